@@ -1,0 +1,101 @@
+"""The scenario-family contract: build a latent world from a seed, then run it on popoto.
+
+A family is one popoto primitive's evaluation. Adding one is adding one module in this package
+with a ``Family`` subclass; ``__init_subclass__`` registers it under its ``name``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from scenarios.seeds import ScenarioSeed
+from scenarios.world import World
+
+FAMILIES: dict[str, type[Family]] = {}
+_CLASS_COUNTER = itertools.count()
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What popoto returned: ``top`` record keys best first, ``scores`` for every record scored."""
+
+    top: list[str]
+    scores: dict[str, float]
+
+
+@dataclass
+class RunContext:
+    """Per-run namespace and the explicit argument values of this evaluation.
+
+    ``arguments`` carries values popoto froze into default arguments (read mode D) or that have
+    no ``Defaults`` attribute at all: a family passes them explicitly at the call site.
+    """
+
+    family: str
+    arguments: Mapping[str, float] = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=list)
+    extra_cleanup_patterns: list[str] = field(default_factory=list)
+
+    def model(self, role: str, fields: dict[str, Any], bases: tuple[type, ...] = ()) -> type:
+        """Build a popoto model class with a process-unique name, *now*.
+
+        Building at run time is what makes constructor-captured constants (read mode K) see
+        the values applied for this evaluation.
+        """
+        from popoto import Model
+
+        name = f"Tn{role}{os.getpid()}x{next(_CLASS_COUNTER):07d}Z"
+        attrs = {"__module__": __name__, **fields}
+        cls = type(name, (*bases, Model), attrs)
+        self.class_names.append(name)
+        return cls
+
+    def argument(self, name: str, default: float) -> float:
+        return float(self.arguments.get(name, default))
+
+
+class Family(ABC):
+    """One scenario family. Subclasses set ``name`` and implement the two phases."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not getattr(cls, "__abstractmethods__", None):
+            FAMILIES[cls.name] = cls
+
+    @abstractmethod
+    def build_world(self, seed: ScenarioSeed) -> World:
+        """Generate the latent world from the seed alone (pure, deterministic)."""
+
+    @abstractmethod
+    def run(self, world: World, ctx: RunContext) -> Ranking:
+        """Write the world into popoto, apply its outcomes, query, and return the ranking."""
+
+
+def composite_ranking(
+    query: Any, model: type, *, record_count: int, k: int = 5, **kwargs: Any
+) -> Ranking:
+    """Run ``composite_score`` once and capture every record's composite score.
+
+    The post-filter sees all members in rank order; it keeps only the top ``k`` for hydration,
+    so one call yields both the top-k and the full score vector for Spearman.
+    """
+    prefix = f"{model.__name__}:"
+    order: list[str] = []
+    scores: dict[str, float] = {}
+
+    def capture(member: str, score: float) -> bool:
+        key = member[len(prefix) :] if member.startswith(prefix) else member
+        scores[key] = float(score)
+        order.append(key)
+        return len(order) <= k
+
+    query.composite_score(limit=max(k, record_count), post_filter=capture, **kwargs)
+    return Ranking(top=order[:k], scores=scores)

