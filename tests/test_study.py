@@ -1,0 +1,120 @@
+"""Studies: baseline trial, per-trial seeding, reproducibility, collapse, resume, conflicts."""
+
+import pytest
+from optuna.trial import TrialState
+
+from tuner.catalog import Constant, load_catalog
+from tuner.evaluation import BankSpec, sample_seeds
+from tuner.study import StudyConflictError, completed, open_study, run_study
+
+pytestmark = pytest.mark.usefixtures("popoto_redis")
+
+SMALL = BankSpec(size=10)
+DECAY = load_catalog().resolve("decay_rate")
+# A placebo: a real Defaults attribute that nothing on the decay family's path reads.
+PLACEBO = Constant(name="placebo", tier=9, family="decay", low=1.0, high=1e6, mode="C",
+                   attr="LIFECYCLE_FORGET_IDLE_SECONDS")
+
+
+def storage(tmp_path, name="t.db"):
+    return f"sqlite:///{tmp_path / name}"
+
+
+def small_study(tmp_path, constant=DECAY, *, trials=4, seed=0, name=None, db="t.db", **kw):
+    return run_study(constant, trials=trials, storage=storage(tmp_path, db), seed=seed,
+                     batch=3, bank=SMALL, study_name=name, **kw)
+
+
+def test_sample_is_reproducible_per_trial_and_differs_between_trials():
+    pool, _ = SMALL.pools("decay")
+    one = sample_seeds(pool, batch=3, study_seed=5, trial_number=1)
+    assert one == sample_seeds(pool, batch=3, study_seed=5, trial_number=1)
+    assert one != sample_seeds(pool, batch=3, study_seed=5, trial_number=2)
+    assert sample_seeds(pool, batch=len(pool), study_seed=5, trial_number=1) == pool
+    assert sample_seeds(pool, batch=None, study_seed=5, trial_number=9) == pool
+
+
+def test_study_starts_from_the_default_and_records_the_sample(tmp_path):
+    summary = small_study(tmp_path)
+    study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
+    trials = completed(study)
+    assert trials[0].params == {"decay_rate": 0.1}
+    assert summary.default_score == trials[0].value
+    assert trials[1].user_attrs["sampled_seeds"] != trials[2].user_attrs["sampled_seeds"]
+    attrs = trials[1].user_attrs
+    assert len(attrs["ndcg"]) == 3 and len(attrs["spearman"]) == 3
+    assert trials[1].value == pytest.approx(sum(attrs["ndcg"].values()) / 3, abs=1e-5)
+    assert all(not label.startswith("decay:") or int(label.split(":")[1]) % 10 < 7
+               for label in attrs["ndcg"]), "a validation seed reached a study"
+
+
+def test_same_seed_in_a_fresh_study_reproduces_the_values(tmp_path):
+    small_study(tmp_path, name="a")
+    small_study(tmp_path, name="b")
+    a = open_study(DECAY, storage=storage(tmp_path), study_name="a", batch=3, bank=SMALL)
+    b = open_study(DECAY, storage=storage(tmp_path), study_name="b", batch=3, bank=SMALL)
+    assert [t.value for t in completed(a)] == [t.value for t in completed(b)]
+    assert len({t.value for t in completed(a)}) > 1
+
+
+def test_placebo_constant_collapses_and_reports_no_best(tmp_path):
+    summary = small_study(tmp_path, PLACEBO, trials=5)
+    assert summary.collapsed and summary.best_value is None and summary.best_score is None
+    assert "shows no signal" in summary.notes[0]
+    study = open_study(PLACEBO, storage=storage(tmp_path), batch=3, bank=SMALL)
+    assert study.user_attrs["collapsed"] is True
+
+
+def test_signal_is_not_collapsed(tmp_path):
+    assert not small_study(tmp_path, trials=5).collapsed
+
+
+def test_interrupted_study_keeps_finished_trials_and_resumes(tmp_path):
+    def interrupt_after_three(study, trial):
+        if trial.number == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        small_study(tmp_path, trials=6, on_trial=interrupt_after_three)
+    study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
+    kept = [(t.number, t.value) for t in completed(study)]
+    assert len(kept) == 3
+    summary = small_study(tmp_path, trials=6)
+    assert summary.trials_completed == 6
+    study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
+    assert [(t.number, t.value) for t in completed(study)][:3] == kept
+    assert sum(1 for t in completed(study) if t.params["decay_rate"] == 0.1) == 1
+
+
+def test_orphaned_running_trials_are_failed_on_resume(tmp_path):
+    study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
+    study.ask()  # a trial whose process died: RUNNING forever
+    small_study(tmp_path, trials=2)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert TrialState.RUNNING not in states and TrialState.FAIL in states
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    small_study(tmp_path, trials=1)
+    with pytest.raises(StudyConflictError, match="was created with seed=0, not 1"):
+        small_study(tmp_path, trials=2, seed=1)
+
+
+def _trial(value, ndcg):
+    import optuna
+
+    return optuna.trial.create_trial(value=value, user_attrs={"ndcg": ndcg})
+
+
+def test_collapse_compares_each_scenario_across_values_not_sample_means():
+    from tuner.study import is_collapsed
+
+    same_per_scenario = [_trial(0.5, {"s:1": 0.4, "s:2": 0.6}), _trial(0.7, {"s:2": 0.6,
+                                                                             "s:3": 0.8})]
+    assert is_collapsed(same_per_scenario)
+    one_scenario_moved = [_trial(0.5, {"s:1": 0.4, "s:2": 0.6}), _trial(0.7, {"s:2": 0.61,
+                                                                              "s:3": 0.8})]
+    assert not is_collapsed(one_scenario_moved)
+    no_overlap_equal = [_trial(0.5, {"s:1": 0.5}), _trial(0.5, {"s:2": 0.5})]
+    assert is_collapsed(no_overlap_equal)
+    assert not is_collapsed([_trial(0.5, {"s:1": 0.5})])

@@ -1,0 +1,76 @@
+"""Plain-text renderings for the terminal; the CLI prints these and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tuner.catalog import Catalog, Constant
+from tuner.study import StudySummary
+
+
+def fmt_value(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1:
+        return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+    return f"{value:.4g}"
+
+
+def catalog_rows(catalog: Catalog, constants: Iterable[Constant]) -> list[dict]:
+    """One machine-readable row per constant (the ``--json`` form of ``tuner constants``)."""
+    rows = []
+    for c in constants:
+        rows.append({
+            "name": c.name, "tier": c.tier, "attr": c.attr, "argument": c.argument,
+            "default": c.default(), "expected_default": c.expected_default,
+            "default_mismatch": c.default_mismatch(), "low": c.low, "high": c.high,
+            "log": c.log, "int": c.is_int, "mode": c.mode, "family": c.family,
+            "owner": c.owner, "reach": c.reach, "reason": c.reason,
+        })
+    return rows
+
+
+def catalog_table(rows: list[dict]) -> str:
+    header = (f"{'name':36} {'tier':>4} {'default':>8} {'range':>16} {'mode':>5}  "
+              f"{'family':18} reach")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        span = f"[{fmt_value(r['low'])}, {fmt_value(r['high'])}]" + ("ʟ" if r["log"] else "")
+        reach = r["reach"] if r["reach"] == "reachable" else f"UNREACHABLE: {r['reason']}"
+        lines.append(
+            f"{r['name']:36} {r['tier']:>4} {fmt_value(r['default']):>8} {span:>16} "
+            f"{r['mode']:>5}  {r['family']:18} {reach}"
+        )
+        if r["default_mismatch"]:
+            lines.append(f"{'':36}   ! {r['default_mismatch']}")
+    lines.append(f"{len(rows)} constants; ʟ = log-scale search")
+    return "\n".join(lines)
+
+
+def study_summary_text(summary: StudySummary, *, redis: str) -> str:
+    s = summary
+    lines = [
+        f"STUDY {s.study_name}",
+        f"  constant   {s.constant} (family {s.family})",
+        f"  trials     {s.trials_completed} completed of {s.trials_requested} requested"
+        + (f", {s.trials_failed} failed" if s.trials_failed else "")
+        + f"; {s.seconds:.1f} s this run",
+        f"  storage    {s.storage}",
+        f"  redis      {redis}",
+        f"  default    {fmt_value(s.default_value)} -> mean nDCG@5 "
+        + (f"{s.default_score:.4f}" if s.default_score is not None else "not yet evaluated"),
+    ]
+    if s.collapsed:
+        lines.append("  best       none: COLLAPSED, every trial scored the same; "
+                     f"{s.constant} shows no signal on these scenarios")
+    elif s.best_value is not None:
+        delta = f" ({s.improvement:+.4f} vs default)" if s.improvement is not None else ""
+        lines.append(f"  best       {fmt_value(s.best_value)} -> mean nDCG@5 "
+                     f"{s.best_score:.4f}{delta}")
+        lines.append("             (train samples differ per trial: validate before trusting)")
+    if s.spearman_default is not None:
+        lines.append(f"  spearman   {s.spearman_default:+.3f} at the default (sanity check)")
+    if s.scenario_errors:
+        lines.append(f"  errors     {s.scenario_errors} scenario runs failed and scored 0")
+    lines.extend(f"  note       {note}" for note in s.notes)
+    return "\n".join(lines)

@@ -1,0 +1,250 @@
+"""One Optuna study per constant: create or resume it, run it, and summarise it honestly.
+
+Trial 0 is always popoto's current default (enqueued), so every study carries its baseline.
+A study whose completed values are all equal is *collapsed*: the constant showed no signal on
+these scenarios, and no "best value" is reported for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.catalog import Constant
+from tuner.evaluation import BankSpec
+from tuner.objective import ConstantObjective
+
+DEFAULT_STORAGE = "sqlite:///studies/tuner.db"
+DEFAULT_TRIALS = 40
+DEFAULT_BATCH = 20
+DEFAULT_SEED = 0
+COLLAPSE_SPREAD = 1e-9
+STUDY_IDENTITY_ATTRS = ("constant", "seed", "batch", "bank")
+
+
+class StudyConflictError(ValueError):
+    """An existing study was created with other settings than the ones asked for now."""
+
+
+@dataclass
+class StudySummary:
+    """What a finished (or interrupted) study says; ``best_*`` is None when collapsed."""
+
+    constant: str
+    study_name: str
+    storage: str
+    family: str
+    trials_requested: int
+    trials_completed: int
+    trials_failed: int
+    default_value: float
+    default_score: float | None
+    best_value: float | None
+    best_score: float | None
+    collapsed: bool
+    spearman_default: float | None
+    seconds: float
+    scenario_errors: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def improvement(self) -> float | None:
+        if self.best_score is None or self.default_score is None:
+            return None
+        return self.best_score - self.default_score
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "improvement": self.improvement}
+
+
+def study_name_for(constant: Constant, bank: BankSpec) -> str:
+    """Stable per constant and bank, so running the same command again resumes the study."""
+    return f"{constant.name}@{constant.family}-{bank.tag}"
+
+
+def ensure_sqlite_dir(storage: str) -> None:
+    """Create the directory of a relative or absolute SQLite URL's file if it is missing."""
+    prefix = "sqlite:///"
+    if storage.startswith(prefix):
+        Path(storage[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def open_study(
+    constant: Constant,
+    *,
+    storage: str = DEFAULT_STORAGE,
+    study_name: str | None = None,
+    seed: int = DEFAULT_SEED,
+    batch: int | None = DEFAULT_BATCH,
+    bank: BankSpec | None = None,
+) -> optuna.Study:
+    """Create the study, or load it when it exists and was made with the same settings."""
+    bank = bank or BankSpec()
+    ensure_sqlite_dir(storage)
+    name = study_name or study_name_for(constant, bank)
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        load_if_exists=True,
+    )
+    identity = {"constant": constant.name, "seed": seed, "batch": batch, "bank": bank.tag}
+    _check_identity(study, identity)
+    return study
+
+
+def _check_identity(study: optuna.Study, identity: Mapping[str, object]) -> None:
+    attrs = study.user_attrs
+    if not attrs.get("constant"):
+        for key, value in identity.items():
+            study.set_user_attr(key, value)
+        return
+    for key in STUDY_IDENTITY_ATTRS:
+        if attrs.get(key) != identity[key]:
+            raise StudyConflictError(
+                f"study {study.study_name!r} was created with {key}={attrs.get(key)!r}, "
+                f"not {identity[key]!r}; rerun with the same settings or pass another "
+                "--study-name"
+            )
+
+
+def fail_orphaned_trials(study: optuna.Study) -> int:
+    """Trials left RUNNING by a killed process would never finish; mark them FAIL."""
+    orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in orphans:
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return len(orphans)
+
+
+def enqueue_default(study: optuna.Study, constant: Constant, default: float) -> None:
+    """Queue popoto's default as the study's first trial unless it is done or queued."""
+    live = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+    for trial in study.get_trials(deepcopy=False, states=live):
+        if trial.params.get(constant.name, trial.system_attrs.get("fixed_params", {}).get(
+            constant.name
+        )) == default:
+            return
+    study.enqueue_trial({constant.name: default})
+
+
+def completed(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def run_study(
+    constant: Constant,
+    *,
+    trials: int = DEFAULT_TRIALS,
+    storage: str = DEFAULT_STORAGE,
+    study_name: str | None = None,
+    seed: int = DEFAULT_SEED,
+    batch: int | None = DEFAULT_BATCH,
+    bank: BankSpec | None = None,
+    baseline: Mapping[Constant, float] | None = None,
+    on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+) -> StudySummary:
+    """Run ``constant``'s study until it holds ``trials`` completed trials; then summarise.
+
+    Interrupting (Ctrl-C) keeps every finished trial in storage; calling again continues.
+    """
+    bank = bank or BankSpec()
+    baseline = dict(baseline or {})
+    default = baseline.get(constant, constant.default())
+    study = open_study(
+        constant, storage=storage, study_name=study_name, seed=seed, batch=batch, bank=bank
+    )
+    fail_orphaned_trials(study)
+    enqueue_default(study, constant, default)
+    train, _validation = bank.pools(constant.family)
+    objective = ConstantObjective(
+        constant=constant, train_pool=train, study_seed=seed, batch=batch, baseline=baseline
+    )
+    started = time.perf_counter()
+    remaining = trials - len(completed(study))
+    callbacks = [on_trial] if on_trial else []
+    while remaining > 0:
+        study.optimize(objective, n_trials=remaining, callbacks=callbacks, catch=())
+        remaining = trials - len(completed(study))
+    return summarise(study, constant, default=default, requested=trials, storage=storage,
+                     seconds=time.perf_counter() - started)
+
+
+def summarise(
+    study: optuna.Study,
+    constant: Constant,
+    *,
+    default: float,
+    requested: int,
+    storage: str,
+    seconds: float = 0.0,
+) -> StudySummary:
+    """Summarise a study, marking it collapsed when its values carry no signal."""
+    done = completed(study)
+    collapsed = is_collapsed(done)
+    study.set_user_attr("collapsed", collapsed)
+    baseline_trial = _default_trial(done, constant, default)
+    best = None if collapsed or not done else max(done, key=lambda t: (t.value, -t.number))
+    notes = []
+    if collapsed:
+        notes.append(f"{constant.name} shows no signal on these scenarios: all "
+                     f"{len(done)} completed trials scored the same")
+    spearman = baseline_trial.user_attrs.get("spearman_mean") if baseline_trial else None
+    if spearman is not None and spearman <= 0:
+        notes.append(f"sanity: popoto's scores do not track the latent truth at the default "
+                     f"(mean Spearman rho {spearman:+.3f}); check the scenario family")
+    summary = StudySummary(
+        constant=constant.name,
+        study_name=study.study_name,
+        storage=storage,
+        family=constant.family,
+        trials_requested=requested,
+        trials_completed=len(done),
+        trials_failed=len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))),
+        default_value=default,
+        default_score=baseline_trial.value if baseline_trial else None,
+        best_value=best.params[constant.name] if best else None,
+        best_score=best.value if best else None,
+        collapsed=collapsed,
+        spearman_default=spearman,
+        seconds=round(seconds, 3),
+        scenario_errors=sum(int(t.user_attrs.get("n_errors", 0)) for t in done),
+        notes=notes,
+    )
+    study.set_user_attr("summary", summary.to_dict())
+    return summary
+
+
+def is_collapsed(done: list[FrozenTrial]) -> bool:
+    """No signal: the values changed nothing the objective can see.
+
+    Trials evaluate different scenario samples, so their means differ even for a placebo.
+    What is comparable is one scenario under different values: the study is collapsed when
+    every scenario evaluated by two or more trials scored identically in all of them (or, with
+    no such scenario, when all trial values are equal).
+    """
+    if len(done) < 2:
+        return False
+    per_scenario: dict[str, list[float]] = {}
+    for trial in done:
+        for label, score in trial.user_attrs.get("ndcg", {}).items():
+            per_scenario.setdefault(label, []).append(score)
+    spreads = [float(np.ptp(scores)) for scores in per_scenario.values() if len(scores) > 1]
+    if not spreads:
+        spreads = [float(np.ptp([t.value for t in done]))]
+    return max(spreads) < COLLAPSE_SPREAD
+
+
+def _default_trial(
+    done: list[FrozenTrial], constant: Constant, default: float
+) -> FrozenTrial | None:
+    for trial in sorted(done, key=lambda t: t.number):
+        if trial.params.get(constant.name) == default:
+            return trial
+    return None
