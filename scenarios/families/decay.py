@@ -46,14 +46,14 @@ class DecayFamily(Family):
         return World(seed=seed, records=records)
 
     def run(self, world: World, ctx: RunContext) -> Ranking:
-        from popoto import FloatField, UniqueKeyField
+        from popoto import FloatField, KeyField
         from popoto.fields.decaying_sorted_field import DecayingSortedField
         from popoto.redis_db import get_REDIS_DB
 
         model = ctx.model(
             "Decay",
             {
-                "key": UniqueKeyField(),
+                "key": KeyField(),
                 "importance": FloatField(default=0.0),
                 "relevance": DecayingSortedField(base_score_field="importance"),
             },

@@ -1,0 +1,109 @@
+"""Write-filter family: a write-time gate (``WriteFilterMixin``) in front of decayed retrieval.
+
+Latent truth: as in the decay family, a record's utility is ``value * (1 + age_days) ** -rho``
+with a hidden per-seed recency need ``rho``. Two independent noisy views of ``value`` exist:
+the *salience* the write filter scores when the record is offered (``compute_filter_score``; it
+knows nothing of recency) and the *importance* retrieval ranks on later. popoto drops every
+record whose salience is below ``_wf_min_threshold`` (``Defaults.WF_MIN_THRESHOLD``, read at
+access time) and tags those at or above ``WF_PRIORITY_THRESHOLD`` in ``$WF:{Class}:priority``.
+
+Retrieval is ``composite_score({"relevance": 0.6, "priority": 0.3})`` (the weight shape of
+popoto's ContextAssembler example, with the write filter's priority index as the second arm).
+A dropped record can never be returned but stays in the ground truth, so a threshold pays for
+every useful record it drops and gains only by keeping low-salience noise out of the top 5.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
+from scenarios.families.decay import recency_need
+from scenarios.seeds import ScenarioSeed
+from scenarios.world import (
+    SECONDS_PER_DAY,
+    World,
+    ages_days,
+    build_records,
+    intrinsic_values,
+    noisy,
+    record_keys,
+)
+
+WEIGHTS = {"relevance": 0.6, "priority": 0.3}
+
+
+@functools.cache
+def salience_filter() -> type:
+    """The mixin whose ``compute_filter_score`` reads the record's write-time salience.
+
+    Built lazily so importing the family does not import popoto (which binds Redis at import).
+    """
+    from popoto.fields.write_filter import WriteFilterMixin
+
+    class SalienceFilter(WriteFilterMixin):
+        """Filter score = the salience observed when the record was offered for write."""
+
+        def compute_filter_score(self) -> float:
+            return float(self.salience or 0.0)
+
+    return SalienceFilter
+
+
+class WriteFilterFamily(Family):
+    name = "write_filter"
+    description = "write-time salience gate (WF_MIN_THRESHOLD) before decayed retrieval"
+
+    def build_world(self, seed: ScenarioSeed) -> World:
+        n = seed.record_count
+        keys = record_keys(seed.rng(0), n)
+        rng = seed.rng(1)
+        value = intrinsic_values(rng, seed.importance_shape, n)
+        ages = ages_days(rng, seed.access_pattern, seed.age_spread_days, n)
+        utility = value * (1.0 + ages) ** -recency_need(seed)
+        importance = noisy(seed.rng(2), value, seed.noise_ratio)
+        salience = noisy(seed.rng(3), value, seed.noise_ratio)
+        records = build_records(
+            seed, utility, keys=keys, importance=importance, ages=ages, salience=salience
+        )
+        return World(seed=seed, records=records)
+
+    def run(self, world: World, ctx: RunContext) -> Ranking:
+        from popoto import FloatField, KeyField
+        from popoto.fields.decaying_sorted_field import DecayingSortedField
+
+        model = ctx.model(
+            "WFilt",
+            {
+                "key": KeyField(),
+                "importance": FloatField(default=0.0),
+                "salience": FloatField(default=0.0),
+                "relevance": DecayingSortedField(base_score_field="importance"),
+            },
+            bases=(salience_filter(),),
+        )
+        offer_all(model, world, now=time.time())
+        return composite_ranking(
+            model.query, model, record_count=len(world.records), indexes=WEIGHTS
+        )
+
+
+def offer_all(model: type, world: World, *, now: float) -> None:
+    """Offer every record for write in one pipeline, its last-use time as the decay clock.
+
+    The clock goes in with the save (``skip_auto_now``) so a record the filter drops leaves
+    no trace at all: a later ZADD of ages would resurrect it in the decay index.
+    """
+    from popoto.redis_db import get_REDIS_DB
+
+    pipe = get_REDIS_DB().pipeline(transaction=False)
+    for record in world.records:
+        inst = model(
+            key=record.key,
+            importance=record.importance,
+            salience=record.salience,
+            relevance=now - record.age_days * SECONDS_PER_DAY,
+        )
+        inst.save(pipeline=pipe, skip_auto_now=True)
+    pipe.execute()

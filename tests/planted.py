@@ -1,0 +1,34 @@
+"""A planted scenario family whose latent optimum for ``decay_rate`` is far from popoto's 0.1.
+
+How it is built: the decay family's world, except that every seed's hidden recency need is
+fixed at rho = 1.0 (usefulness = value * (1 + age_days) ** -1.0) and popoto observes importance
+without noise. popoto ranks by importance * age ** -decay_rate, so its ranking approaches the
+truth as decay_rate approaches ~1.0 and is far from it at 0.1 (importance dominates recency).
+
+Why the truth is independent of the constant: grades come from ``value``, ``age`` and the fixed
+rho, all drawn from the seed before any constant is applied; ``decay_rate`` only changes what
+popoto computes at query time.
+"""
+
+from __future__ import annotations
+
+from scenarios.families.decay import DecayFamily
+from scenarios.seeds import ScenarioSeed
+from scenarios.world import World, ages_days, build_records, intrinsic_values, record_keys
+
+PLANTED_RHO = 1.0
+
+
+class PlantedDecayFamily(DecayFamily):
+    name = "planted_decay"
+    description = "decay with a known optimum near 1.0 (test only)"
+
+    def build_world(self, seed: ScenarioSeed) -> World:
+        rng = seed.rng(1)
+        n = seed.record_count
+        keys = record_keys(seed.rng(0), n)
+        value = intrinsic_values(rng, seed.importance_shape, n)
+        ages = ages_days(rng, seed.access_pattern, seed.age_spread_days, n)
+        utility = value * (1.0 + ages) ** -PLANTED_RHO
+        records = build_records(seed, utility, keys=keys, importance=value, ages=ages)
+        return World(seed=seed, records=records)
