@@ -332,10 +332,12 @@ def ratchet_command(
               show_default=True, help="Seeds per family of the ledger's scenario bank.")
 @click.option("--base-seed", type=int, default=BankSpec.base_seed, show_default=True,
               help="Base seed of the ledger's scenario bank.")
+@click.option("--allow-not-ready", is_flag=True,
+              help="Export even when the joint check marked the accepted set not ready.")
 @json_option
 def export_command(
     out_path: str, popoto_src: str | None, layout: str, storage: str, artifact_dir: str | None,
-    bank_size: int, base_seed: int, as_json: bool,
+    bank_size: int, base_seed: int, allow_not_ready: bool, as_json: bool,
 ) -> None:
     """Write the ledger's accepted proposals as a reviewable patch of popoto's constants.py."""
     import datetime
@@ -347,7 +349,7 @@ def export_command(
         outcome = run_export(
             out=Path(out_path), storage=storage, bank_tag=BankSpec(bank_size, base_seed).tag,
             popoto_src=popoto_src, layout=layout, artifact_dir=artifact_dir,
-            today=datetime.date.today().isoformat(),
+            today=datetime.date.today().isoformat(), allow_not_ready=allow_not_ready,
         )
     except ExportError as exc:
         fail(str(exc))

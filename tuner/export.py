@@ -294,10 +294,12 @@ class ExportOutcome:
 
 def run_export(
     *, out: Path, storage: str, bank_tag: str, popoto_src: str | None, layout: str,
-    artifact_dir: str | None, today: str,
+    artifact_dir: str | None, today: str, allow_not_ready: bool = False,
 ) -> ExportOutcome:
     """Read the ledger, write the patch file, and attach a non-empty patch to the ledger study."""
     ledger = open_ledger(storage, bank_tag)
+    if not allow_not_ready:
+        check_joint_ready(ledger)
     source = locate_source(popoto_src)
     export = build_export(ledger.records(), source_text=source.read_text(encoding="utf-8"),
                           layout=layout, today=today, source_name=str(source))
@@ -313,6 +315,18 @@ def run_export(
     return ExportOutcome(out=out, source=source, layout=layout, changes=export.changes,
                          ledger_study=ledger.study.study_name, artifact_id=artifact_id,
                          artifact_dir=store_dir)
+
+
+def check_joint_ready(ledger: Ledger) -> None:
+    """Refuse a set the joint check marked not ready: together it did not beat the defaults."""
+    joint = ledger.joint()
+    if joint and not joint.get("ready", True):
+        drop = f"drop {joint['drop']} and rerun `tuner ratchet`" if joint.get("drop") else (
+            "rerun `tuner ratchet`")
+        raise ExportError(
+            f"the accepted set is NOT READY: joint check {joint['mean']:+.4f} "
+            f"[{joint['ci_low']:+.4f}, {joint['ci_high']:+.4f}] over {joint['n']} validation "
+            f"scenarios; {drop}, or pass --allow-not-ready to export it anyway")
 
 
 def open_ledger(storage: str, bank_tag: str) -> Ledger:
