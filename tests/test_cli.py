@@ -95,3 +95,32 @@ def test_resume_with_conflicting_seed_exits_2(run, tmp_path):
     result = run(*base, "--seed", "4")
     assert result.exit_code == 2
     assert "was created with seed=0, not 4" in result.output
+
+
+def test_ctrl_c_exits_130_and_says_trials_are_kept(run, tmp_path, monkeypatch):
+    import tuner.cli as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_study", interrupted)
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = run("optimize", "--constant", "decay_rate", "--storage", db)
+    assert result.exit_code == 130
+    assert result.output == (f"\nInterrupted: finished trials are kept in {db}; run the same "
+                             "command again to continue.\n")
+
+
+def test_study_db_opens_with_the_optuna_cli(run, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert run("optimize", "--constant", "decay_rate", "--storage", db, "--bank-size", "10",
+               "--batch", "3", "--trials", "2", "--no-validate").exit_code == 0
+    optuna_cli = Path(sys.executable).parent / "optuna"
+    listed = subprocess.run([str(optuna_cli), "studies", "--storage", db, "-f", "json"],
+                            capture_output=True, text=True, check=True)
+    (study,) = json.loads(listed.stdout)
+    assert study["name"] == "decay_rate@decay-b20261123n10" and study["n_trials"] == 2

@@ -315,6 +315,32 @@ def ratchet_command(
                    f"{result.seconds:.0f} s)")
 
 
+@main.command("dashboard")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, envvar="TUNER_STORAGE",
+              help="Optuna storage URL to show.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (loopback by default: the dashboard can edit notes).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--artifact-dir", default=None,
+              help="Artifact store with exported patches (default: artifacts/ next to a "
+                   "SQLite DB, else studies/artifacts).")
+def dashboard_command(storage: str, host: str, port: int, artifact_dir: str | None) -> None:
+    """Serve optuna-dashboard over the study storage until Ctrl-C."""
+    from tuner.dashboard import DashboardError, serve_dashboard
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving on {host}, not loopback: anyone who can reach it can "
+                   "edit study notes", err=True)
+    click.echo(f"optuna-dashboard on http://{host}:{port}/ for {storage} (Ctrl-C stops)",
+               err=True)
+    try:
+        serve_dashboard(storage, host=host, port=port, artifact_dir=artifact_dir)
+    except DashboardError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("dashboard stopped", err=True)
+
+
 @main.command("export")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Patch file to write (empty when nothing was accepted).")
