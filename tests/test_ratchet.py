@@ -5,8 +5,8 @@ import json
 import optuna
 import pytest
 from click.testing import CliRunner
-
 from planted import PlantedDecayFamily
+
 from scenarios.families import FAMILIES
 from tuner import ratchet as ratchet_module
 from tuner.catalog import load_catalog
