@@ -1,0 +1,441 @@
+"""PolicyCache family: an agent's event log crystallized into policies, learned, then scheduled.
+
+Latent world: situations, each with 1-4 candidate actions (one record per situation-action
+pair). Every pair has a hidden success rate ``p``; some actions lead on to a successor situation,
+and the seed hides how much that downstream value matters (``horizon``). The true value of a
+policy is ``Q* = p + horizon * max Q*(successor)``. Some situations recur on one weekday
+(latent rhythm). At the query moment a policy is useful in proportion to ``Q*`` times how likely
+its situation is to come up *now*; that product is the graded relevance.
+
+What popoto sees, through the recipe's real code paths (``popoto.recipes.policy_cache``):
+
+1. The event log (win-stay/lose-shift sessions, outcomes flipped by recording noise) is fed to
+   ``crystallization_handler`` in ``StreamConsumer``-sized batches (50, its default). A group
+   crystallizes when it has ``MIN_EVENTS_FOR_CRYSTALLIZATION`` events *in one batch* and a Wilson
+   lower bound above ``WILSON_CI_THRESHOLD``; the global ``PolicyEntry`` bloom filter is keyed by
+   state fingerprint, so the first qualifying action locks its situation.
+2. The agent then uses its policies for three rounds; each use is a TD(0) update
+   (``TDValueField.td_update`` with ``alpha=Defaults.TD_ALPHA, gamma=Defaults.TD_GAMMA`` passed
+   explicitly, ``max_future_q`` = the successor's learned Q at the start of the round).
+3. ``temporal_discovery_handler`` runs on each crystallized situation's timestamps; a discovered
+   weekly cycle ``(period, INITIAL_CYCLE_AMPLITUDE, phase)`` is installed on the policy's record
+   of a scheduling model (``CyclicDecayField`` with ``base_score_field="q_value"``), as the
+   recipe tells applications to do, and the policies are ranked by ``rank_decayed`` at the
+   world's query moment (an explicit ``now``, so results do not depend on the wall clock).
+
+``CHI_SQUARED_P_THRESHOLD`` is read by nothing in popoto 1.10.1 (see the catalog).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from scenarios.families.base import Family, Ranking, RunContext
+from scenarios.seeds import ScenarioSeed
+from scenarios.world import SECONDS_PER_DAY, World, build_records, intrinsic_values, record_keys
+
+CONSUMER_BATCH = 50  # StreamConsumer's default batch_size: the handler never sees more at once
+TD_ROUNDS = 3
+WEEK = 7 * SECONDS_PER_DAY
+WEEKS_OF_LOG = 4
+# Monday 2025-01-06 00:00 UTC. The timeline is synthetic and fixed so that weekday buckets and
+# the cosine of the discovered cycle at the query moment never depend on the wall clock.
+TIMELINE_START = 1_736_121_600.0
+BLOOM_KEY = "$EF:PolicyEntry:bloom"
+MAX_USES = 40
+
+
+@dataclass(frozen=True)
+class Situation:
+    """A recurring task situation: its actions (record indices) and weekly rhythm."""
+
+    records: tuple[int, ...]
+    peak_day: int  # weekday 0=Mon..6; -1 = no rhythm
+    peak_share: float  # share of sessions on the peak day (rhythmic situations only)
+    rate: float  # relative frequency of sessions
+
+
+@dataclass(frozen=True)
+class PolicyLog:
+    """Family-specific structure kept in ``World.extras['policy']``."""
+
+    situation_of: tuple[int, ...]
+    situations: tuple[Situation, ...]
+    successor: tuple[int, ...]  # per record: successor situation, -1 = terminal
+    events: tuple[tuple[int, bool, float], ...]  # (record index, success, ts), log order
+    uses: tuple[tuple[int, ...], ...]  # per situation: uses in each TD round
+    rewards: tuple[tuple[int, ...], ...]  # per record: reward sequence for its uses
+    now: float
+
+
+def split_situations(rng: np.random.Generator, n: int) -> list[list[int]]:
+    """Group record indices into situations of 1-4 actions (random order, random sizes)."""
+    order = rng.permutation(n)
+    groups: list[list[int]] = []
+    start = 0
+    while start < n:
+        size = int(min(rng.integers(2, 5), n - start))
+        groups.append([int(i) for i in order[start : start + size]])
+        start += size
+    return groups
+
+
+def weekly_demand(situation: Situation, weekday: int) -> float:
+    """How likely the situation is to come up on ``weekday``, relative to a uniform week."""
+    if situation.peak_day < 0:
+        return 1.0
+    off_peak = (1.0 - situation.peak_share) / 7.0
+    share = situation.peak_share + off_peak if weekday == situation.peak_day else off_peak
+    return 7.0 * share
+
+
+def true_values(p: np.ndarray, log_sits: list[list[int]], succ: np.ndarray, horizon: float):
+    """``Q* = p + horizon * max Q*(successor)`` by value iteration (horizon < 1 converges)."""
+    q = p.copy()
+    for _ in range(200):
+        best = np.array([q[recs].max() for recs in log_sits])
+        future = np.where(succ >= 0, best[np.maximum(succ, 0)], 0.0)
+        new = p + horizon * future
+        if np.max(np.abs(new - q)) < 1e-9:
+            return new
+        q = new
+    return q
+
+
+def draw_situations(seed: ScenarioSeed, groups: list[list[int]]) -> list[Situation]:
+    """Rhythm and frequency of each situation (latent, from the seed)."""
+    rng = seed.rng(4)
+    rhythmic_share = rng.uniform(0.2, 0.7)
+    out = []
+    for recs in groups:
+        rhythmic = rng.random() < rhythmic_share
+        out.append(
+            Situation(
+                records=tuple(recs),
+                peak_day=int(rng.integers(0, 7)) if rhythmic else -1,
+                peak_share=float(rng.uniform(0.5, 0.9)),
+                rate=float(rng.lognormal(0.0, 0.5)),
+            )
+        )
+    return out
+
+
+def session_times(rng: np.random.Generator, sit: Situation, count: int) -> np.ndarray:
+    """Session start times over the log's weeks, following the situation's weekly rhythm."""
+    week = rng.integers(0, WEEKS_OF_LOG, count)
+    day = rng.integers(0, 7, count)
+    if sit.peak_day >= 0:
+        day = np.where(rng.random(count) < sit.peak_share, sit.peak_day, day)
+    hour = rng.uniform(7.0, 20.0, count)
+    return TIMELINE_START + week * WEEK + day * SECONDS_PER_DAY + hour * 3600.0
+
+
+def session_events(rng, sit: Situation, p: np.ndarray, length: int, start: float, flip: float):
+    """One session, win-stay/lose-shift: keep an action after a success, often switch after a
+    failure. Recorded outcomes are flipped with probability ``flip`` (logging noise)."""
+    recs = list(sit.records)
+    action = recs[int(rng.integers(len(recs)))]
+    events = []
+    for k in range(length):
+        success = bool(rng.random() < p[action])
+        recorded = success != bool(rng.random() < flip)
+        events.append((action, recorded, start + 60.0 * k))
+        if not success and len(recs) > 1 and rng.random() < 0.7:
+            action = int(rng.choice([r for r in recs if r != action]))
+    return events
+
+
+def event_log(seed: ScenarioSeed, sits: list[Situation], p: np.ndarray) -> list:
+    """All sessions of all situations, in time order; group sizes vary with the seed."""
+    rng = seed.rng(6)
+    mean_length = float(np.exp(rng.uniform(np.log(5.0), np.log(30.0))))
+    sessions_per = 3.0 + 9.0 * seed.outcome_frequency
+    flip = 0.3 * seed.noise_ratio
+    events = []
+    for sit in sits:
+        count = max(1, int(rng.poisson(sessions_per * sit.rate)))
+        for start in session_times(rng, sit, count):
+            length = 1 + int(rng.poisson(mean_length))
+            events.extend(session_events(rng, sit, p, length, float(start), flip))
+    events.sort(key=lambda e: e[2])
+    return events
+
+
+def experience(seed: ScenarioSeed, sits: list[Situation], p: np.ndarray):
+    """Uses per situation and TD round (a round is about a week of work), and each record's
+    reward sequence: the outcomes its action would have if the agent used it (latent draws)."""
+    rng = seed.rng(7)
+    rate = 0.5 + 2.5 * seed.outcome_frequency
+    uses = tuple(tuple(int(u) for u in rng.poisson(rate * s.rate, TD_ROUNDS)) for s in sits)
+    rewards = tuple(tuple(int(r) for r in rng.random(MAX_USES) < pi) for pi in p)
+    return uses, rewards
+
+
+def query_moment(seed: ScenarioSeed) -> tuple[int, float]:
+    """The weekday and epoch of the query: working hours of the week after the log."""
+    rng = seed.rng(5)
+    day = int(rng.integers(0, 7))
+    hour = float(rng.uniform(8.0, 18.0))
+    return day, TIMELINE_START + WEEKS_OF_LOG * WEEK + day * SECONDS_PER_DAY + hour * 3600.0
+
+
+def observed_views(n: int, events: list, now: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: smoothed observed success rate and days since its last logged event."""
+    wins, totals, last = np.zeros(n), np.zeros(n), np.full(n, TIMELINE_START)
+    for rec, success, ts in events:
+        totals[rec] += 1
+        wins[rec] += success
+        last[rec] = max(last[rec], ts)
+    return (wins + 1.0) / (totals + 2.0), np.maximum((now - last) / SECONDS_PER_DAY, 0.01)
+
+
+class PolicyCacheFamily(Family):
+    name = "policy_cache"
+    description = "event log -> crystallization -> TD learning -> discovered weekly cycles"
+
+    def build_world(self, seed: ScenarioSeed) -> World:
+        n = seed.record_count
+        keys = record_keys(seed.rng(0), n)
+        rng = seed.rng(1)
+        groups = split_situations(rng, n)
+        # Success rates: the seed's value shape mapped onto [0.26, 1]; agents' actions mostly work.
+        p = 0.25 + 0.74 * intrinsic_values(rng, seed.importance_shape, n)
+        situation_of = np.zeros(n, dtype=int)
+        for s, recs in enumerate(groups):
+            situation_of[recs] = s
+        sits = draw_situations(seed, groups)
+        succ = successors(seed, situation_of, sits)
+        horizon = float(seed.rng(3).uniform(0.3, 0.95))
+        now_day, now = query_moment(seed)
+        demand = np.array([weekly_demand(sits[s], now_day) for s in situation_of])
+        utility = true_values(p, groups, succ, horizon) * demand
+        events = event_log(seed, sits, p)
+        uses, rewards = experience(seed, sits, p)
+        importance, ages = observed_views(n, events, now)
+        records = build_records(seed, utility, keys=keys, importance=importance, ages=ages)
+        log = PolicyLog(
+            situation_of=tuple(int(s) for s in situation_of),
+            situations=tuple(sits),
+            successor=tuple(int(s) for s in succ),
+            events=tuple(events),
+            uses=uses,
+            rewards=rewards,
+            now=now,
+        )
+        return World(seed=seed, records=records, extras={"policy": log})
+
+    def run(self, world: World, ctx: RunContext) -> Ranking:
+        from popoto import FloatField, UniqueKeyField
+        from popoto.fields.cyclic_decay_field import CyclicDecayField
+        from popoto.redis_db import get_REDIS_DB
+
+        log: PolicyLog = world.extras["policy"]
+        schedule = ctx.model(
+            "Policy",
+            {
+                "key": UniqueKeyField(),
+                "q_value": FloatField(default=0.0),
+                "schedule": CyclicDecayField(base_score_field="q_value"),
+            },
+        )
+        # The agent id carries the model's unique name, so every per-agent PolicyEntry key
+        # (hashes, agent index, decay zset, mutation stream) falls under the runner's cleanup.
+        agent = schedule.__name__
+        client = get_REDIS_DB()
+        if not client.exists(BLOOM_KEY):
+            ctx.extra_cleanup_patterns.append(BLOOM_KEY)
+        try:
+            fingerprints = situation_fingerprints(log, agent)
+            crystallize(world, log, agent, fingerprints)
+            learn(log, agent, world)
+            return rank_schedule(schedule, world, log, agent, client)
+        finally:
+            delete_policies(agent)
+
+
+def successors(seed: ScenarioSeed, situation_of: np.ndarray, sits: list[Situation]) -> np.ndarray:
+    """Per record: the situation its action leads to, or -1 when it ends the task.
+
+    Follow-ups land on frequent situations more often (that is partly why they are frequent).
+    """
+    rng = seed.rng(2)
+    n, count = len(situation_of), len(sits)
+    if count < 2:
+        return np.full(n, -1)
+    follows = rng.random(n) < 0.2 + seed.link_density  # most tasks have a follow-up step
+    rates = np.array([s.rate for s in sits])
+    target = np.empty(n, dtype=int)
+    for i, own in enumerate(situation_of):
+        weights = rates.copy()
+        weights[own] = 0.0
+        target[i] = int(rng.choice(count, p=weights / weights.sum()))
+    return np.where(follows, target, -1)
+
+
+def situation_fingerprints(log: PolicyLog, agent: str) -> list[str]:
+    """``compute_fingerprint`` of each situation's state features (agent-scoped)."""
+    from popoto.recipes.policy_cache import compute_fingerprint
+
+    return [
+        compute_fingerprint({"task": f"situation-{s}", "agent": agent})
+        for s in range(len(log.situations))
+    ]
+
+
+def stream_entries(world: World, log: PolicyLog, agent: str, fingerprints: list[str]) -> list:
+    """The event log as ``StreamConsumer`` hands it to handlers: ``(entry_id, {str: str})``."""
+    entries = []
+    for seq, (rec, success, ts) in enumerate(log.events):
+        situation = log.situation_of[rec]
+        fields = {
+            "state_fingerprint": fingerprints[situation],
+            "action_type": world.records[rec].key,
+            "outcome": "success" if success else "failure",
+            "agent_id": agent,
+            "state_features": json.dumps({"task": f"situation-{situation}"}),
+            "action_spec": "{}",
+            "ts": repr(ts),
+        }
+        entries.append((f"{int(ts * 1000)}-{seq}", fields))
+    return entries
+
+
+def crystallize(world: World, log: PolicyLog, agent: str, fingerprints: list[str]) -> None:
+    """Run ``crystallization_handler`` over the log in consumer-sized batches, in order."""
+    from popoto.recipes.policy_cache import crystallization_handler
+
+    entries = stream_entries(world, log, agent, fingerprints)
+    batches = [entries[i : i + CONSUMER_BATCH] for i in range(0, len(entries), CONSUMER_BATCH)]
+
+    async def consume() -> None:
+        for batch in batches:
+            await crystallization_handler(batch)
+
+    asyncio.run(consume())
+
+
+def load_policies(agent: str) -> dict[str, object]:
+    """This agent's crystallized ``PolicyEntry`` instances by action type (= record key)."""
+    from popoto.recipes.policy_cache import PolicyEntry
+
+    return {p.action_type: p for p in PolicyEntry.query.filter(agent_id=agent).all()}
+
+
+def learn(log: PolicyLog, agent: str, world: World) -> None:
+    """Three rounds of use: TD(0) updates with the successor's Q from the round's start."""
+    from popoto.fields.constants import Defaults
+    from popoto.fields.td_value_field import TDValueField
+    from popoto.redis_db import get_REDIS_DB
+
+    index = {r.key: i for i, r in enumerate(world.records)}
+    used = [0] * len(world.records)
+    for round_no in range(TD_ROUNDS):
+        policies = load_policies(agent)
+        if not policies:
+            return
+        best = situation_q(policies, index, log)
+        pipe = get_REDIS_DB().pipeline(transaction=False)
+        for key, policy in policies.items():
+            rec = index[key]
+            nxt = log.successor[rec]
+            future = best.get(nxt, 0.0)
+            for _ in range(log.uses[log.situation_of[rec]][round_no]):
+                reward = log.rewards[rec][used[rec] % MAX_USES]
+                used[rec] += 1
+                TDValueField.td_update(
+                    policy,
+                    "q_value",
+                    reward=float(reward),
+                    max_future_q=future,
+                    alpha=Defaults.TD_ALPHA,
+                    gamma=Defaults.TD_GAMMA,
+                    pipeline=pipe,
+                )
+        pipe.execute()
+
+
+def situation_q(policies: dict, index: dict[str, int], log: PolicyLog) -> dict[int, float]:
+    """Best learned Q per situation (what ``max_future_q`` stands for)."""
+    best: dict[int, float] = {}
+    for key, policy in policies.items():
+        situation = log.situation_of[index[key]]
+        best[situation] = max(best.get(situation, -math.inf), float(policy.q_value))
+    return best
+
+
+def discovered_cycles(log: PolicyLog, situations: set[int]) -> dict[int, list]:
+    """``temporal_discovery_handler`` over each situation's logged timestamps."""
+    from popoto.recipes.policy_cache import temporal_discovery_handler
+
+    entries: dict[int, list] = {s: [] for s in situations}
+    for seq, (rec, _, ts) in enumerate(log.events):
+        situation = log.situation_of[rec]
+        if situation in entries:
+            entries[situation].append((str(seq), {"ts": repr(ts)}))
+
+    async def discover() -> dict[int, list]:
+        return {s: await temporal_discovery_handler(e) for s, e in entries.items()}
+
+    return asyncio.run(discover())
+
+
+def rank_schedule(schedule: type, world: World, log: PolicyLog, agent: str, client) -> Ranking:
+    """Mirror learned policies into the scheduling model, install cycles, rank at ``now``."""
+    import msgpack
+
+    policies = load_policies(agent)
+    if not policies:
+        return Ranking(top=[], scores={})
+    index = {r.key: i for i, r in enumerate(world.records)}
+    pipe = client.pipeline(transaction=False)
+    instances = {}
+    for key, policy in policies.items():
+        inst = schedule(key=key, q_value=float(policy.q_value))
+        inst.save(pipeline=pipe)
+        instances[key] = inst
+    pipe.execute()
+    field = schedule._meta.fields["schedule"]
+    first = next(iter(instances.values()))
+    zkey = field.get_partitioned_sortedset_db_key(first, "schedule").redis_key
+    pipe = client.pipeline(transaction=False)
+    pipe.zadd(zkey, {inst.db_key.redis_key: log.now for inst in instances.values()})
+    found = discovered_cycles(log, {log.situation_of[index[key]] for key in instances})
+    for key, inst in instances.items():
+        cycles = found[log.situation_of[index[key]]]
+        if cycles:
+            packed = msgpack.packb([list(c) for c in cycles])
+            pipe.hset(field.get_cycles_hash_key(inst, "schedule"), inst.db_key.redis_key, packed)
+    pipe.execute()
+    flat = field.rank_decayed(zkey, now=log.now)
+    return flat_ranking(flat, prefix=f"{schedule.__name__}:")
+
+
+def flat_ranking(flat: list, *, prefix: str, k: int = 5) -> Ranking:
+    """``[member, score, ...]`` best first (ties already broken by member key in Lua)."""
+    order, scores = [], {}
+    for member, score in zip(flat[::2], flat[1::2], strict=True):
+        name = member.decode() if isinstance(member, bytes) else str(member)
+        key = name[len(prefix) :] if name.startswith(prefix) else name
+        order.append(key)
+        scores[key] = float(score)
+    return Ranking(top=order[:k], scores=scores)
+
+
+def delete_policies(agent: str) -> None:
+    """Delete this run's ``PolicyEntry`` records through popoto, which also removes them from
+    the global class set, key-field indexes and confidence hash without touching other members.
+    """
+    from popoto.redis_db import get_REDIS_DB
+
+    policies = load_policies(agent)
+    if not policies:
+        return
+    pipe = get_REDIS_DB().pipeline(transaction=False)
+    for policy in policies.values():
+        policy.delete(pipeline=pipe)
+    pipe.execute()

@@ -1,0 +1,153 @@
+"""The co_occurrence family: deterministic, leak-free, constant-free truth, and real reach.
+
+Reach is a behaviour change (ranking, nDCG or Spearman of the same scenario differs between the
+catalog's low and high), never a check that an attribute changed.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from scenarios.families import get_family
+from scenarios.families.co_occurrence import strengthen_default_delta
+from scenarios.runner import evaluate_scenario
+from scenarios.seeds import default_bank, split_bank
+from tuner.overrides import applied_constants
+
+FAMILY = "co_occurrence"
+CONSTANTS = ("initial_weight", "decay_per_hop", "decay_factor", "delta")
+
+
+def train_seeds(count: int):
+    return split_bank(default_bank(FAMILY))[0][:count]
+
+
+def results_differ(a, b) -> bool:
+    return a.top != b.top or abs(a.ndcg - b.ndcg) > 1e-9 or abs(a.spearman - b.spearman) > 1e-9
+
+
+def test_catalog_assigns_the_four_constants_to_this_family(catalog):
+    owned = {c.name for c in catalog if c.family == FAMILY}
+    assert owned == set(CONSTANTS)
+    assert all(catalog.resolve(name).reachable for name in CONSTANTS)
+
+
+def test_delta_default_is_read_from_popotos_signature(catalog):
+    assert strengthen_default_delta() == catalog.resolve("delta").default() == 0.05
+
+
+@pytest.mark.parametrize("name", CONSTANTS)
+def test_world_is_deterministic_and_independent_of_the_constants(catalog, name):
+    constant = catalog.resolve(name)
+    family = get_family(FAMILY)
+    for seed in train_seeds(3):
+        worlds = []
+        for value in (constant.low, constant.high):
+            with applied_constants({constant: value}):
+                worlds.append(family.build_world(seed))
+        low, high = worlds
+        assert low.records == high.records
+        assert low.relevance == high.relevance
+        assert low.extras == high.extras
+
+
+def test_worlds_exercise_link_strengthen_and_weaken():
+    """The history has repeats (strengthen), old edges (weaken_all) and cue links (propagate)."""
+    family = get_family(FAMILY)
+    worlds = [family.build_world(seed) for seed in train_seeds(10)]
+    pairs = [p for w in worlds for p in w.extras["pairs"]]
+    assert any(p.old > 1 or p.recent > 1 for p in pairs)
+    assert any(p.old for p in pairs) and any(p.recent for p in pairs)
+    for world in worlds:
+        cue = {c.key for c in world.extras["cue"]}
+        assert cue.isdisjoint(world.relevance)
+        assert any(p.a in cue or p.b in cue for p in world.extras["pairs"])
+        assert world.extras["old_gap_passes"] >= 2
+        assert 0.3 <= world.extras["relevance_weight"] <= 1.0
+    assert any("drifted" in w.extras["roles"].values() for w in worlds)
+
+
+def test_run_is_deterministic(popoto_redis):
+    for seed in train_seeds(3):
+        first, second = evaluate_scenario(seed), evaluate_scenario(seed)
+        assert first.error is None, first.error
+        assert first.top == second.top
+        assert first.ndcg == second.ndcg
+        assert first.spearman == pytest.approx(second.spearman, abs=1e-6)
+
+
+def test_run_leaves_no_keys_behind(popoto_redis):
+    from popoto.redis_db import get_REDIS_DB
+
+    client = get_REDIS_DB()
+    before = client.dbsize()
+    for seed in train_seeds(3):
+        assert evaluate_scenario(seed).error is None
+    assert client.dbsize() == before
+
+
+def test_cue_records_are_never_returned(popoto_redis):
+    family = get_family(FAMILY)
+    for seed in train_seeds(3):
+        cue = {c.key for c in family.build_world(seed).extras["cue"]}
+        result = evaluate_scenario(seed)
+        assert result.top and cue.isdisjoint(result.top)
+
+
+@pytest.mark.parametrize("name", CONSTANTS)
+def test_each_constant_reaches_the_ranking(popoto_redis, catalog, name):
+    constant = catalog.resolve(name)
+    differing = []
+    for seed in train_seeds(5):
+        results = []
+        for value in (constant.low, constant.high):
+            with applied_constants({constant: value}) as arguments:
+                results.append(evaluate_scenario(seed, arguments=arguments))
+        low, high = results
+        assert low.error is None and high.error is None, (low.error, high.error)
+        if results_differ(low, high):
+            differing.append(seed.label)
+    assert differing, f"{name}: low and high gave identical results on every seed"
+
+
+@pytest.mark.parametrize("name", ["initial_weight", "decay_per_hop", "delta"])
+def test_scale_constants_change_the_top_five(popoto_redis, catalog, name):
+    constant = catalog.resolve(name)
+    seed = train_seeds(1)[0]
+    tops = []
+    for value in (constant.low, constant.high):
+        with applied_constants({constant: value}) as arguments:
+            tops.append(evaluate_scenario(seed, arguments=arguments).top)
+    assert tops[0] != tops[1]
+
+
+def test_delta_and_decay_factor_reach_popotos_calls(popoto_redis, catalog, monkeypatch):
+    """strengthen() gets the trial's delta; weaken_all() decays by the field's decay_factor."""
+    from popoto.fields.co_occurrence_field import CoOccurrenceField
+
+    seen: dict[str, list[float]] = {"delta": [], "factor": [], "decay_factor": []}
+    strengthen, weaken_all = CoOccurrenceField.strengthen, CoOccurrenceField.weaken_all
+
+    @functools.wraps(strengthen)
+    def spy_strengthen(self, *args, **kwargs):
+        seen["delta"].append(kwargs["delta"])
+        return strengthen(self, *args, **kwargs)
+
+    @functools.wraps(weaken_all)
+    def spy_weaken_all(self, *args, **kwargs):
+        seen["factor"].append(kwargs["factor"])
+        seen["decay_factor"].append(self.decay_factor)
+        return weaken_all(self, *args, **kwargs)
+
+    monkeypatch.setattr(CoOccurrenceField, "strengthen", spy_strengthen)
+    monkeypatch.setattr(CoOccurrenceField, "weaken_all", spy_weaken_all)
+    seed = train_seeds(1)[0]
+    gap = get_family(FAMILY).build_world(seed).extras["old_gap_passes"]
+    values = {catalog.resolve("delta"): 0.2, catalog.resolve("decay_factor"): 0.6}
+    with applied_constants(values) as arguments:
+        assert evaluate_scenario(seed, arguments=arguments).error is None
+    assert seen["delta"] and set(seen["delta"]) == {0.2}
+    assert seen["factor"] and set(seen["decay_factor"]) == {0.6}
+    assert seen["factor"] == pytest.approx([0.6**gap] * len(seen["factor"]))

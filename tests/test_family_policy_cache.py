@@ -1,0 +1,236 @@
+"""The policy_cache family: deterministic, leak-free (global PolicyEntry included), and it reaches
+every constant it owns except the dead CHI_SQUARED_P_THRESHOLD alias, which nothing reads."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from scenarios.families import RunContext, get_family
+from scenarios.families.policy_cache import BLOOM_KEY
+from scenarios.runner import build_world, delete_namespace, evaluate_scenario
+from scenarios.seeds import DegenerateSeedError, default_bank, split_bank
+from tuner.overrides import applied_constants
+
+FAMILY = "policy_cache"
+REACH_SEEDS = 5
+DEAD = "CHI_SQUARED_P_THRESHOLD"
+
+
+def train_seeds(count: int) -> list:
+    """The first ``count`` non-degenerate train seeds of the family."""
+    train, _ = split_bank(default_bank(FAMILY))
+    seeds = []
+    for seed in train:
+        try:
+            build_world(seed)
+        except DegenerateSeedError:
+            continue
+        seeds.append(seed)
+        if len(seeds) == count:
+            break
+    return seeds
+
+
+def family_constants(catalog) -> list:
+    return [c for c in catalog if c.family == FAMILY]
+
+
+def result_at(seed, constant, value):
+    with applied_constants({constant: value}) as arguments:
+        result = evaluate_scenario(seed, arguments=arguments)
+    assert result.error is None, result.error
+    return result
+
+
+def run_ranking(seed, values=None):
+    """The family's raw Ranking (all scores), cleaned up like the runner does."""
+    world = build_world(seed)
+    with applied_constants(values or {}) as arguments:
+        ctx = RunContext(family=FAMILY, arguments=arguments)
+        try:
+            return get_family(FAMILY).run(world, ctx)
+        finally:
+            delete_namespace(ctx.class_names, ctx.extra_cleanup_patterns)
+
+
+def test_world_is_pure_and_grades_ignore_the_constants(popoto_redis, catalog):
+    seed = train_seeds(1)[0]
+    world = get_family(FAMILY).build_world(seed)
+    for constant in family_constants(catalog):
+        for value in (constant.low, constant.high):
+            with applied_constants({constant: value}):
+                again = get_family(FAMILY).build_world(seed)
+            assert again.records == world.records
+            assert again.extras["policy"] == world.extras["policy"]
+
+
+def test_world_has_the_promised_structure():
+    world = build_world(train_seeds(1)[0])
+    log = world.extras["policy"]
+    assert len(log.situation_of) == len(world.records)
+    assert len(log.situations) < len(world.records)  # several actions per situation
+    sizes = {len(s.records) for s in log.situations}
+    assert max(sizes) > 1
+    times = [ts for _, _, ts in log.events]
+    assert times == sorted(times) and log.now > times[-1]
+
+
+def test_run_is_deterministic(popoto_redis):
+    for seed in train_seeds(2):
+        first, second = run_ranking(seed), run_ranking(seed)
+        assert first == second
+
+
+def test_zero_leaked_keys_on_a_clean_database(popoto_redis):
+    from popoto.redis_db import get_REDIS_DB
+
+    client = get_REDIS_DB()
+    before = set(client.keys("*"))
+    for seed in train_seeds(3):
+        result = evaluate_scenario(seed)
+        assert result.error is None, result.error
+    assert set(client.keys("*")) == before
+    assert not client.exists(BLOOM_KEY)
+
+
+def foreign_policy() -> object:
+    """A PolicyEntry some other user owns, crystallized through the same handler."""
+    from popoto.recipes.policy_cache import PolicyEntry, crystallization_handler
+
+    fields = {
+        "state_fingerprint": "f00dfacecafebeef",
+        "action_type": "someone-elses-action",
+        "outcome": "success",
+        "agent_id": "someone-else",
+        "state_features": json.dumps({"task": "theirs"}),
+    }
+    asyncio.run(crystallization_handler([(f"{i}-0", dict(fields)) for i in range(20)]))
+    (entry,) = PolicyEntry.query.filter(agent_id="someone-else").all()
+    return entry
+
+
+def snapshot(client) -> dict:
+    """Every key's type and content (the bloom bit array aside), for before/after comparison."""
+    readers = {
+        b"set": lambda k: sorted(client.smembers(k)),
+        b"hash": lambda k: sorted(client.hgetall(k).items()),
+        b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+        b"string": client.get,
+        b"stream": lambda k: client.xrange(k),
+        b"list": lambda k: client.lrange(k, 0, -1),
+    }
+    return {
+        key: readers[client.type(key)](key) for key in client.keys("*") if key != BLOOM_KEY.encode()
+    }
+
+
+def test_never_touches_another_owners_policy_entries(popoto_redis):
+    from popoto.recipes.policy_cache import PolicyEntry
+    from popoto.redis_db import get_REDIS_DB
+
+    client = get_REDIS_DB()
+    entry = foreign_policy()
+    try:
+        before = snapshot(client)
+        for seed in train_seeds(3):
+            result = evaluate_scenario(seed)
+            assert result.error is None, result.error
+        assert snapshot(client) == before  # same keys, same contents: global sets included
+        # The pre-existing bloom filter is left in place (bits cannot be removed safely).
+        assert client.exists(BLOOM_KEY)
+        assert not PolicyEntry.bloom.definitely_missing(PolicyEntry, "f00dfacecafebeef")
+    finally:
+        entry.delete()
+        client.delete(BLOOM_KEY, "stream:policy_mutations:someone-else")
+
+
+def test_bloom_dedup_locks_one_policy_per_situation(popoto_redis):
+    """The popoto behaviour the world is built around: the ExistenceFilter pre-check is keyed by
+    state fingerprint, so a second qualifying action of the same situation never crystallizes."""
+    from popoto.recipes.policy_cache import PolicyEntry, crystallization_handler
+
+    entries = [
+        (f"{a}{i}-0", {"state_fingerprint": "0123abcd4567ef89", "action_type": action,
+                       "outcome": "success", "agent_id": "tn-bloom-probe"})
+        for a, action in enumerate(("first", "second"))
+        for i in range(12)
+    ]  # fmt: skip
+    asyncio.run(crystallization_handler(entries))
+    found = PolicyEntry.query.filter(agent_id="tn-bloom-probe").all()
+    try:
+        assert [p.action_type for p in found] == ["first"]
+    finally:
+        from popoto.redis_db import get_REDIS_DB
+
+        for p in found:
+            p.delete()
+        get_REDIS_DB().delete(BLOOM_KEY, "stream:policy_mutations:tn-bloom-probe")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MIN_EVENTS_FOR_CRYSTALLIZATION",
+        "WILSON_CI_THRESHOLD",
+        "TD_ALPHA",
+        "TD_GAMMA",
+        "INITIAL_CYCLE_AMPLITUDE",
+    ],
+)
+def test_reach_at_catalog_low_and_high(popoto_redis, catalog, name):
+    constant = catalog.resolve(name)
+    assert constant.reachable and constant.family == FAMILY
+    differs = []
+    for seed in train_seeds(REACH_SEEDS):
+        low = result_at(seed, constant, constant.low)
+        high = result_at(seed, constant, constant.high)
+        differs.append((low.top, low.spearman) != (high.top, high.spearman))
+    assert any(differs), f"{name}: identical rankings at low and high on {REACH_SEEDS} seeds"
+
+
+def alias_reads(name: str) -> list[str]:
+    """Every place in the installed popoto that *reads* ``name`` (as a bare name, an attribute
+    or a getattr string), other than the one alias definition ``name = Defaults.name``."""
+    import popoto
+
+    reads = []
+    for path in Path(popoto.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        allowed = {
+            id(node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == [name]
+        }
+        for node in ast.walk(tree):
+            if reads_name(node, name) and id(node) not in allowed:
+                reads.append(f"{path.name}:{node.lineno}")
+    return reads
+
+
+def reads_name(node: ast.AST, name: str) -> bool:
+    """``name`` loaded as a bare name or attribute, or spelled as a string (getattr-style)."""
+    if isinstance(node, ast.Name | ast.Attribute):
+        spelled = node.id if isinstance(node, ast.Name) else node.attr
+        return spelled == name and isinstance(node.ctx, ast.Load)
+    return isinstance(node, ast.Constant) and node.value == name
+
+
+def test_chi_squared_threshold_is_a_dead_alias(popoto_redis, catalog):
+    constant = catalog.resolve(DEAD)
+    assert not constant.reachable and "CHI_SQUARED_CRITICAL_VALUES" in constant.reason
+    assert alias_reads(DEAD) == []
+    for seed in train_seeds(3):
+        low = run_ranking(seed, {constant: constant.low})
+        high = run_ranking(seed, {constant: constant.high})
+        assert low == high
+
+
+def test_alias_scan_would_catch_a_reader():
+    """The scan is not vacuous: a constant the recipe does read is found."""
+    assert any(site.startswith("policy_cache.py") for site in alias_reads("WILSON_CI_THRESHOLD"))
