@@ -124,3 +124,14 @@ def test_study_db_opens_with_the_optuna_cli(run, tmp_path):
                             capture_output=True, text=True, check=True)
     (study,) = json.loads(listed.stdout)
     assert study["name"] == "decay_rate@decay-b20261123n10" and study["n_trials"] == 2
+
+
+def test_dead_constant_reports_a_collapsed_study(run, tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = run("optimize", "--constant", "CHI_SQUARED_P_THRESHOLD", "--storage", db,
+                 "--bank-size", "10", "--batch", "3", "--trials", "4")
+    assert result.exit_code == 0
+    assert ("  best       none: COLLAPSED, every scenario scored the same under every value "
+            "tried") in result.output
+    assert "VALIDATION CHI_SQUARED_P_THRESHOLD: REJECT (no sensitivity)" in result.output
+    assert "  best       0" not in result.output

@@ -62,8 +62,8 @@ def study_summary_text(summary: StudySummary, *, redis: str) -> str:
         + (f"{s.default_score:.4f}" if s.default_score is not None else "not yet evaluated"),
     ]
     if s.collapsed:
-        lines.append("  best       none: COLLAPSED, every trial scored the same; "
-                     f"{s.constant} shows no signal on these scenarios")
+        lines.append("  best       none: COLLAPSED, every scenario scored the same under every "
+                     "value tried")
     elif s.best_value is not None:
         delta = f" ({s.improvement:+.4f} vs default)" if s.improvement is not None else ""
         lines.append(f"  best       {fmt_value(s.best_value)} -> mean nDCG@5 "

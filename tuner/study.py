@@ -193,8 +193,8 @@ def summarise(
     best = None if collapsed or not done else max(done, key=lambda t: (t.value, -t.number))
     notes = []
     if collapsed:
-        notes.append(f"{constant.name} shows no signal on these scenarios: all "
-                     f"{len(done)} completed trials scored the same")
+        notes.append(f"{constant.name} shows no signal on these scenarios: across "
+                     f"{len(done)} completed trials no value changed any scenario's nDCG@5")
     spearman = baseline_trial.user_attrs.get("spearman_mean") if baseline_trial else None
     if spearman is not None and spearman <= 0:
         notes.append(f"sanity: popoto's scores do not track the latent truth at the default "
