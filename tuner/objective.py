@@ -9,7 +9,7 @@ import optuna
 
 from scenarios import ScenarioSeed
 from tuner.catalog import Constant
-from tuner.evaluation import evaluate_values, sample_seeds
+from tuner.evaluation import Evaluation, evaluate_values, sample_seeds
 
 
 def suggest_value(trial: optuna.Trial, constant: Constant) -> float | int:
@@ -49,13 +49,18 @@ class ConstantObjective:
         values = {**{c: v for c, v in self.baseline.items() if c != self.constant},
                   self.constant: value}
         evaluation = evaluate_values(values, seeds)
-        trial.set_user_attr("sampled_seeds", [s.seed_id for s in seeds])
-        trial.set_user_attr("ndcg", {k: round(v, 6) for k, v in evaluation.by_label().items()})
-        trial.set_user_attr(
-            "spearman", {r.label: round(r.spearman, 6) for r in evaluation.results}
-        )
-        trial.set_user_attr("spearman_mean", round(evaluation.mean_spearman, 6))
-        trial.set_user_attr("n_errors", len(evaluation.errors))
-        if evaluation.errors:
-            trial.set_user_attr("errors", evaluation.errors)
+        record_evaluation(trial, seeds, evaluation)
         return evaluation.mean_ndcg
+
+
+def record_evaluation(
+    trial: optuna.Trial, seeds: Sequence[ScenarioSeed], evaluation: Evaluation
+) -> None:
+    """Per-scenario evidence on the trial, so the dashboard and the collapse check can read it."""
+    trial.set_user_attr("sampled_seeds", [s.seed_id for s in seeds])
+    trial.set_user_attr("ndcg", {k: round(v, 6) for k, v in evaluation.by_label().items()})
+    trial.set_user_attr("spearman", {r.label: round(r.spearman, 6) for r in evaluation.results})
+    trial.set_user_attr("spearman_mean", round(evaluation.mean_spearman, 6))
+    trial.set_user_attr("n_errors", len(evaluation.errors))
+    if evaluation.errors:
+        trial.set_user_attr("errors", evaluation.errors)

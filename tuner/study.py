@@ -96,11 +96,11 @@ def open_study(
         load_if_exists=True,
     )
     identity = {"constant": constant.name, "seed": seed, "batch": batch, "bank": bank.tag}
-    _check_identity(study, identity)
+    check_identity(study, identity)
     return study
 
 
-def _check_identity(study: optuna.Study, identity: Mapping[str, object]) -> None:
+def check_identity(study: optuna.Study, identity: Mapping[str, object]) -> None:
     attrs = study.user_attrs
     if not attrs.get("constant"):
         for key, value in identity.items():
