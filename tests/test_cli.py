@@ -135,3 +135,13 @@ def test_dead_constant_reports_a_collapsed_study(run, tmp_path):
             "tried") in result.output
     assert "VALIDATION CHI_SQUARED_P_THRESHOLD: REJECT (no sensitivity)" in result.output
     assert "  best       0" not in result.output
+
+
+@pytest.mark.parametrize("command", [["optimize", "--constant", "decay_rate"],
+                                     ["ratchet", "--tier", "1"],
+                                     ["sweep", "--constant", "decay_rate", "--values", "0.1,0.2"]])
+def test_unusable_storage_is_one_line_exit_2(run, command):
+    result = run(*command, "--storage", "nosuchdb://x")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: cannot open storage nosuchdb://x: ")
+    assert len(result.output.strip().splitlines()) == 1

@@ -173,3 +173,14 @@ def test_ratchet_cli_prints_the_summary_and_json(planted, catalog_path, tmp_path
     assert data["records"][0]["reason"] == "no sensitivity"
     ledger = Ledger(storage=storage, bank_tag=BankSpec(size=10).tag)
     assert ledger.get("placebo").decision == "REJECT"
+
+
+def test_ratchet_from_a_fresh_directory_creates_the_default_storage(tmp_path, monkeypatch,
+                                                                    catalog_path):
+    """The README's default storage is relative; nothing may assume studies/ exists."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["ratchet", "--constants", "placebo", "--trials", "2",
+                                       "--batch", "3", "--bank-size", "10", "--catalog",
+                                       str(catalog_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "studies" / "tuner.db").exists()

@@ -60,6 +60,19 @@ def resolve_or_fail(catalog: Catalog, name: str) -> Constant:
         raise
 
 
+def storage_or_fail(storage: str) -> str:
+    """Open the Optuna storage once up front, so a bad URL is one line, not a traceback."""
+    from tuner.study import ensure_sqlite_dir
+
+    try:
+        ensure_sqlite_dir(storage)
+        optuna.storages.get_storage(storage)
+    except Exception as exc:  # noqa: BLE001 - any storage failure is a usage error
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(f"cannot open storage {storage}: {message}")
+    return storage
+
+
 @contextmanager
 def redis_or_fail(url: str | None) -> Iterator[RedisTarget]:
     try:
@@ -207,6 +220,7 @@ def optimize_command(
     """Run (or resume) the Optuna study of one constant, then validate and gate it."""
     catalog = load_catalog_or_fail(catalog_path)
     constant = resolve_or_fail(catalog, constant_name)
+    storage_or_fail(storage)
     bank = BankSpec(size=bank_size, base_seed=base_seed)
     on_trial, close_bar = progress_reporter(trials, sys.stderr.isatty() and not as_json)
     validation = None
@@ -257,6 +271,7 @@ def validate_command(
     constant = resolve_or_fail(catalog, constant_name)
     bank = BankSpec(size=bank_size, base_seed=base_seed)
     name = study_name or study_name_for(constant, bank)
+    storage_or_fail(storage)
     if name not in optuna.get_all_study_names(storage=storage):
         fail(f"no study {name!r} in {storage}; run `tuner optimize --constant "
              f"{constant.name}` first")
@@ -294,6 +309,7 @@ def ratchet_command(
     except UnknownConstantError as exc:
         fail(str(exc))
     bank = BankSpec(size=bank_size, base_seed=base_seed)
+    storage_or_fail(storage)
     started = time.perf_counter()
 
     def on_record(record: LedgerRecord, resumed: bool) -> None:
@@ -426,6 +442,7 @@ def sweep_command(
     except SweepSpecError as exc:
         fail(str(exc))
         raise
+    storage_or_fail(storage)
     progress = SweepProgress(enabled=sys.stderr.isatty() and not as_json)
     with redis_or_fail(redis_url) as target, interruptible(storage, progress.close):
         report = run_sweep(plan, storage=storage, study_name=study_name, seed=seed, batch=batch,
@@ -435,6 +452,37 @@ def sweep_command(
         emit_json({**report.to_dict(), "redis": target.description})
     else:
         click.echo(sweep_text(report, redis=target.description, color=sys.stdout.isatty()))
+
+
+@main.command("report")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, envvar="TUNER_STORAGE",
+              help="Optuna storage URL to read (never written).")
+@click.option("--out", "out_dir", default="dashboards", show_default=True,
+              type=click.Path(file_okay=False), help="Directory for the HTML pages.")
+@click.option("--bank-size", type=click.IntRange(min=10), default=BankSpec.size,
+              show_default=True, help="Seeds per family of the studies' scenario bank.")
+@click.option("--base-seed", type=int, default=BankSpec.base_seed, show_default=True,
+              help="Base seed of the studies' scenario bank.")
+@json_option
+def report_command(storage: str, out_dir: str, bank_size: int, base_seed: int,
+                   as_json: bool) -> None:
+    """Write offline HTML pages: response curves, sensitivity, train vs validation, ratchet."""
+    from pathlib import Path
+
+    from tuner.views.report import write_report
+    from tuner.views.report_data import NoStudiesError, load_report_data
+
+    try:
+        data = load_report_data(storage, bank_tag=BankSpec(bank_size, base_seed).tag)
+    except NoStudiesError as exc:
+        fail(str(exc))
+        raise
+    files = write_report(data, Path(out_dir))
+    if as_json:
+        emit_json(files.to_dict())
+    else:
+        click.echo(f"wrote {files.index} and {len(files.pages)} constant pages "
+                   f"(plotly.min.js beside them; open the index in a browser, works offline)")
 
 
 if __name__ == "__main__":  # pragma: no cover

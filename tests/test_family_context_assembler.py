@@ -1,0 +1,169 @@
+"""The context_assembler family: deterministic, leak-free, honest, and its two constants reach.
+
+Reach means behaviour: the same session ends in a different proactive call at the catalog's low
+and high value. The mechanism tests pin what each constant does inside ``assemble()``:
+suppression is a confidence signal to the pull candidates that were not injected, and the
+surfacing threshold only ever truncates the push list (so nDCG@5 cannot reward raising it).
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgpack
+import pytest
+
+from scenarios.families import RunContext, get_family
+from scenarios.families.context_assembler import (
+    MAX_ITEMS,
+    build_assembler,
+    build_model,
+    date_records,
+)
+from scenarios.families.decay import save_all
+from scenarios.runner import delete_namespace, evaluate_scenario
+from scenarios.seeds import default_bank, split_bank
+from tuner.overrides import applied_constants
+
+FAMILY = "context_assembler"
+CONSTANTS = ("COMPETITIVE_SUPPRESSION_SIGNAL", "DEFAULT_SURFACING_THRESHOLD")
+REACH_SEEDS = 6
+
+
+def train_seeds(count: int = 3):
+    train, _ = split_bank(default_bank(FAMILY))
+    return train[:count]
+
+
+def evaluate_at(constant, value, seeds):
+    with applied_constants({constant: value}) as arguments:
+        return [evaluate_scenario(seed, arguments=arguments) for seed in seeds]
+
+
+def dbsize() -> int:
+    from popoto.redis_db import get_REDIS_DB
+
+    return get_REDIS_DB().dbsize()
+
+
+def test_same_seed_twice_is_identical(popoto_redis):
+    for seed in train_seeds():
+        first, second = evaluate_scenario(seed), evaluate_scenario(seed)
+        assert first.error is None, first.error
+        assert (first.top, first.ndcg, first.spearman) == (second.top, second.ndcg, second.spearman)
+
+
+def test_leaves_no_keys(popoto_redis):
+    before = dbsize()
+    results = [evaluate_scenario(seed) for seed in train_seeds()]
+    assert all(r.error is None for r in results), [r.error for r in results]
+    assert dbsize() == before
+
+
+def test_every_key_written_carries_the_class_name(popoto_redis):
+    """The assembler writes no global key (RecallProposal and temp keys are per class)."""
+    from popoto.redis_db import get_REDIS_DB
+
+    seed = train_seeds(1)[0]
+    family, ctx = get_family(FAMILY), RunContext(family=FAMILY)
+    before = set(get_REDIS_DB().scan_iter())
+    try:
+        family.run(family.build_world(seed), ctx)
+        new = set(get_REDIS_DB().scan_iter()) - before
+    finally:
+        delete_namespace(ctx.class_names, ctx.extra_cleanup_patterns)
+    (name,) = ctx.class_names
+    assert new and all(name in key.decode() for key in new)
+    assert any(key.decode().startswith(f"$RP:{name}:") for key in new)  # push path surfaced
+
+
+@pytest.mark.parametrize("name", CONSTANTS)
+def test_constant_reaches_the_ranking(popoto_redis, catalog, name):
+    constant = catalog.resolve(name)
+    seeds = train_seeds(REACH_SEEDS)
+    low = evaluate_at(constant, constant.low, seeds)
+    high = evaluate_at(constant, constant.high, seeds)
+    assert all(r.error is None for r in low + high), [r.error for r in low + high]
+    pairs = zip(low, high, strict=True)
+    assert any((a.top, a.ndcg, a.spearman) != (b.top, b.ndcg, b.spearman) for a, b in pairs)
+
+
+@pytest.mark.parametrize("name", CONSTANTS)
+def test_world_does_not_depend_on_the_constant(catalog, name):
+    constant = catalog.resolve(name)
+    family = get_family(FAMILY)
+    for seed in train_seeds():
+        worlds = []
+        for value in (constant.low, constant.high):
+            with applied_constants({constant: value}):
+                worlds.append(family.build_world(seed))
+        assert worlds[0].records == worlds[1].records
+        assert worlds[0].extras == worlds[1].extras
+
+
+def test_surfacing_threshold_only_truncates_the_proactive_list(popoto_redis, catalog):
+    """Query turns never inject push records (the pull path fills ``max_items``), so the session
+    is the same at any threshold and a higher one can only cut the tail of the final list."""
+    constant = catalog.resolve("DEFAULT_SURFACING_THRESHOLD")
+    seeds = train_seeds(REACH_SEEDS)
+    low = evaluate_at(constant, constant.low, seeds)
+    high = evaluate_at(constant, constant.high, seeds)
+    for a, b in zip(low, high, strict=True):
+        assert b.top == a.top[: len(b.top)]
+        assert b.ndcg <= a.ndcg
+    assert any(len(b.top) < len(a.top) for a, b in zip(low, high, strict=True))
+
+
+def confidence_data(model: type) -> dict[str, dict]:
+    from popoto.redis_db import get_REDIS_DB
+
+    raw = get_REDIS_DB().hgetall(f"$ConfidencF:{model.__name__}:confidence:data")
+    prefix = f"{model.__name__}:"
+    return {k.decode().removeprefix(prefix): msgpack.unpackb(v, raw=False) for k, v in raw.items()}
+
+
+def test_suppression_signals_the_candidates_that_were_not_injected(popoto_redis, catalog):
+    """One query turn: the ``max_items`` runners-up get one update with the signal, no others."""
+    constant = catalog.resolve("COMPETITIVE_SUPPRESSION_SIGNAL")
+    family, ctx = get_family(FAMILY), RunContext(family=FAMILY)
+    world = family.build_world(train_seeds(1)[0])
+    try:
+        with applied_constants({constant: 0.13}):
+            model = build_model(ctx)
+            instances = save_all(model, world)
+            date_records(model, instances, world, now=time.time())
+            result = build_assembler(model).assemble(query_cues={"topic": "session"})
+        data = confidence_data(model)
+    finally:
+        delete_namespace(ctx.class_names)
+    injected = {inst.key for inst in result.records}
+    signalled = {key: entry for key, entry in data.items() if entry["evidence_count"]}
+    assert len(injected) == MAX_ITEMS and not injected & set(signalled)
+    assert len(signalled) == min(MAX_ITEMS, len(world.records) - MAX_ITEMS)
+    for entry in signalled.values():
+        assert entry["evidence_count"] == 1
+        assert entry["confidence"] == pytest.approx((0.5 + 0.13) / 2)
+
+
+def test_reactions_land_on_the_injected_records(popoto_redis):
+    """A wrong outcome-map key would silently default to "deferred": check they land."""
+    from scenarios.families.context_assembler import react
+
+    family, ctx = get_family(FAMILY), RunContext(family=FAMILY)
+    world = family.build_world(train_seeds(1)[0])
+    row = world.extras["turns"][0]
+    try:
+        model = build_model(ctx)
+        instances = save_all(model, world)
+        date_records(model, instances, world, now=time.time())
+        index = {inst.db_key.redis_key: i for i, inst in enumerate(instances)}
+        result = build_assembler(model).assemble(query_cues={"topic": "session"})
+        react(result.records, row, index)
+        data = confidence_data(model)
+    finally:
+        delete_namespace(ctx.class_names)
+    position = {record.key: i for i, record in enumerate(world.records)}
+    reactions = [row[position[inst.key]] for inst in result.records]
+    assert any(r != "dismissed" for r in reactions)
+    for inst, reaction in zip(result.records, reactions, strict=True):
+        assert data[inst.key]["evidence_count"] == (reaction != "dismissed")
