@@ -76,3 +76,17 @@ def test_real_redis_server_runs_a_scenario_and_touches_nothing_else(real_redis_u
         assert client.get("user:precious") == b"keep me"
     finally:
         client.delete("user:precious")
+
+
+def test_rebinding_to_another_server_forgets_loaded_lua_scripts(popoto_redis):
+    """popoto queues pipelined EVALSHA for scripts it believes loaded: a new server lacks them."""
+    from scenarios import evaluate_scenario
+    from scenarios.seeds import draw_seed
+    from tuner.redis_server import bind_popoto
+
+    seed = draw_seed("policy_cache", 0)
+    assert evaluate_scenario(seed).error is None  # loads popoto's scripts on the session server
+    with redis_target(None):  # a second, empty server
+        assert evaluate_scenario(seed).error is None
+    bind_popoto(popoto_redis.url)
+    assert evaluate_scenario(seed).error is None

@@ -202,4 +202,4 @@ def _fmt(value: float | None) -> str:
 
 
 def _signed(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.2f}"
+    return "n/a" if value is None else f"{value:+.3f}"

@@ -119,14 +119,23 @@ def _bind(url: str, *, embedded: bool) -> RedisTarget:
 
 
 def bind_popoto(url: str) -> None:
-    """Point popoto's global client at ``url`` (before any model class is built)."""
+    """Point popoto's global client at ``url`` (before any model class is built).
+
+    popoto remembers, per process, which Lua scripts it has loaded and queues pipelined
+    ``EVALSHA`` on that belief; on another server that fails with ``NoScriptError``. A rebind
+    therefore forgets those caches (private to popoto 1.10.1, hence the guarded access).
+    """
+    import popoto.redis_db as popoto_redis
     import redis
-    from popoto.redis_db import set_REDIS_DB_settings
 
     pool = redis.BlockingConnectionPool.from_url(
         url, socket_timeout=30, socket_connect_timeout=5, max_connections=16
     )
-    set_REDIS_DB_settings(connection_pool=pool)
+    popoto_redis.set_REDIS_DB_settings(connection_pool=pool)
+    for cache_name in ("_SCRIPTS", "_LOADED_SHAS"):
+        cache = getattr(popoto_redis, cache_name, None)
+        if cache is not None:
+            cache.clear()
 
 
 def check_server(url: str) -> str:
