@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from scenarios.families import RunContext, get_family
 from scenarios.metrics import NO_SIGNAL_RHO, ndcg_score, spearman_score
-from scenarios.seeds import ScenarioSeed
+from scenarios.seeds import DegenerateSeedError, ScenarioSeed, default_bank
 from scenarios.world import World
 
 DEFAULT_K = 5
@@ -38,6 +38,20 @@ class ScenarioResult:
 def build_world(seed: ScenarioSeed) -> World:
     """The seed's world; pure, so it is cached per process."""
     return get_family(seed.family).build_world(seed)
+
+
+def is_usable(seed: ScenarioSeed) -> bool:
+    """False for a seed whose world generation rejects it as degenerate."""
+    try:
+        build_world(seed)
+    except DegenerateSeedError:
+        return False
+    return True
+
+
+def family_bank(family: str, *, size: int, base_seed: int) -> list[ScenarioSeed]:
+    """The family's bank with degenerate seeds rejected at generation."""
+    return default_bank(family, size=size, base_seed=base_seed, accept=is_usable)
 
 
 def evaluate_scenario(

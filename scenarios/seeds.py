@@ -6,6 +6,7 @@ seed always yields the same records, outcomes and ranking.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ MIN_RECORDS, MAX_RECORDS = 5, 100
 DEFAULT_BANK_SIZE = 50
 DEFAULT_BASE_SEED = 20261123
 DEFAULT_VALIDATION_FRACTION = 0.3
+MAX_DRAWS_PER_SEED = 10
 
 
 class DegenerateSeedError(ValueError):
@@ -90,12 +92,29 @@ def draw_seed(family: str, seed_id: int, *, base_seed: int = DEFAULT_BASE_SEED) 
 
 
 def default_bank(
-    family: str, *, size: int = DEFAULT_BANK_SIZE, base_seed: int = DEFAULT_BASE_SEED
+    family: str,
+    *,
+    size: int = DEFAULT_BANK_SIZE,
+    base_seed: int = DEFAULT_BASE_SEED,
+    accept: Callable[[ScenarioSeed], bool] | None = None,
 ) -> list[ScenarioSeed]:
-    """The deterministic bank of ``size`` seeds for ``family`` (ids ``0..size-1``)."""
+    """The deterministic bank of ``size`` seeds for ``family``.
+
+    Seed ids count up from 0; an id whose seed ``accept`` rejects (a degenerate world) is
+    skipped at generation, so the bank never holds a scenario that cannot rank anything.
+    """
     if size < 2:
         raise ValueError(f"bank size must be >= 2, got {size}")
-    return [draw_seed(family, i, base_seed=base_seed) for i in range(size)]
+    bank: list[ScenarioSeed] = []
+    for seed_id in range(MAX_DRAWS_PER_SEED * size):
+        seed = draw_seed(family, seed_id, base_seed=base_seed)
+        if accept is None or accept(seed):
+            bank.append(seed)
+            if len(bank) == size:
+                return bank
+    raise DegenerateSeedError(
+        f"family {family!r}: fewer than {size} usable seeds in {MAX_DRAWS_PER_SEED * size} draws"
+    )
 
 
 def is_validation_id(

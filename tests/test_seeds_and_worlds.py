@@ -94,3 +94,26 @@ def test_every_bank_world_is_buildable_and_graded_from_latent_utility(family):
 def test_seed_is_plain_data():
     seed = draw_seed("decay", 3)
     assert ScenarioSeed(**seed.to_dict()) == seed
+
+
+def test_degenerate_seeds_are_rejected_at_bank_generation():
+    """A bank skips ids whose world is degenerate and still holds the requested size."""
+    from scenarios.runner import build_world, family_bank
+
+    original = FAMILIES["decay"]
+
+    class EvenIdsDegenerate(original):  # registers itself as "decay" until restored below
+        def build_world(self, seed):
+            if seed.seed_id % 2 == 0:
+                raise DegenerateSeedError(f"seed {seed.label} has 1 relevant records")
+            return super().build_world(seed)
+
+    build_world.cache_clear()
+    try:
+        bank = family_bank("decay", size=10, base_seed=99)
+        assert len(bank) == 10 and all(s.seed_id % 2 == 1 for s in bank)
+        assert bank[0] == draw_seed("decay", 1, base_seed=99)
+    finally:
+        FAMILIES["decay"] = original
+        build_world.cache_clear()
+    assert FAMILIES["decay"] is original

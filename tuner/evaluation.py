@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scenarios import ScenarioResult, ScenarioSeed, default_bank, evaluate_scenario, split_bank
+from scenarios import ScenarioResult, ScenarioSeed, evaluate_scenario, split_bank
+from scenarios.runner import family_bank
 from scenarios.seeds import DEFAULT_BANK_SIZE, DEFAULT_BASE_SEED, DEFAULT_VALIDATION_FRACTION
 from tuner.catalog import Constant
 from tuner.overrides import applied_constants
@@ -27,8 +28,8 @@ class BankSpec:
 
     def pools(self, family: str) -> tuple[list[ScenarioSeed], list[ScenarioSeed]]:
         """(train, validation) seeds of ``family``; validation seeds never reach a study."""
-        return split_bank(default_bank(family, size=self.size, base_seed=self.base_seed),
-                          self.validation_fraction)
+        bank = family_bank(family, size=self.size, base_seed=self.base_seed)
+        return split_bank(bank, self.validation_fraction)
 
     @property
     def tag(self) -> str:
