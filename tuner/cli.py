@@ -466,7 +466,7 @@ def sweep_command(
 @json_option
 def report_command(storage: str, out_dir: str, bank_size: int, base_seed: int,
                    as_json: bool) -> None:
-    """Write offline HTML pages: response curves, sensitivity, train vs validation, ratchet."""
+    """Write offline HTML pages of the studies: response curves, sensitivity, decisions."""
     from pathlib import Path
 
     from tuner.views.report import write_report
