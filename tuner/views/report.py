@@ -22,7 +22,7 @@ from tuner.views.figures import (
     sensitivity_figure,
     validation_lines,
 )
-from tuner.views.report_data import ConstantView, ReportData, StudyView
+from tuner.views.report_data import SPREAD_METHOD, ConstantView, ReportData, StudyView
 
 PLOTLY_JS = "plotly.min.js"
 INDEX = "index.html"
@@ -141,6 +141,7 @@ def index_page(data: ReportData) -> str:
             paragraph(f"Storage {data.storage}; {len(data.constants)} constants. nDCG@5 is the "
                       "mean over scenarios; Δ is proposal minus popoto's default.", "note"),
             "<h2>Sensitivity ranking</h2>",
+            f"<p>Spread: {escape(SPREAD_METHOD)}.</p>",
             figure_div(sensitivity_figure(data.ranking()), "sensitivity"),
             sensitivity_table(data),
             "<h2>Train vs validation Δ</h2>",
@@ -155,7 +156,8 @@ def sensitivity_table(data: ReportData) -> Html:
     for rank, c in enumerate(data.ranking(), start=1):
         study = c.primary_study
         s = study.sensitivity
-        status = span("inert", "inert (collapsed)") if s.inert else s.note
+        status = span("inert", "inert (collapsed)") if s.inert else (
+            "signal" if s.note == SPREAD_METHOD else s.note)
         rows.append([rank, link(c.page, c.name), f"{s.spread:.4f}",
                      f"[{fmt(s.ci_low, '.4f')}, {fmt(s.ci_high, '.4f')}]", s.bins,
                      len(study.points), status, study.name])

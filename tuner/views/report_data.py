@@ -380,8 +380,11 @@ def sensitivity(groups: Sequence[Sequence[TrialPoint]], collapsed: bool) -> Sens
         return Sensitivity(spread, None, None, len(effects), False,
                            "too few trials per bin for a CI")
     low, high = _spread_ci(samples, spread)
-    return Sensitivity(spread, low, high, len(effects), False,
-                       "best-bin minus worst-bin mean centred nDCG@5, percentile bootstrap 95% CI")
+    return Sensitivity(spread, low, high, len(effects), False, SPREAD_METHOD)
+
+
+SPREAD_METHOD = ("best-bin minus worst-bin mean scenario-centred nDCG@5, percentile bootstrap "
+                 "95% CI")
 
 
 def _spread_ci(samples: list[np.ndarray], spread: float) -> tuple[float, float]:
