@@ -1,5 +1,6 @@
-"""The co_occurrence family: deterministic, leak-free, constant-free truth, and real reach.
+"""The co_occurrence family: constant-free truth, and real reach.
 
+Determinism and zero leaked keys are checked for every family in ``tests/test_runner.py``.
 Reach is a behaviour change (ranking, nDCG or Spearman of the same scenario differs between the
 catalog's low and high), never a check that an attribute changed.
 """
@@ -9,19 +10,15 @@ from __future__ import annotations
 import functools
 
 import pytest
+from family_helpers import assert_world_ignores, evaluate_at, seeds_it_reaches, train_seeds
 
 from scenarios.families import get_family
 from scenarios.families.co_occurrence import strengthen_default_delta
 from scenarios.runner import evaluate_scenario
-from scenarios.seeds import default_bank, split_bank
 from tuner.overrides import applied_constants
 
 FAMILY = "co_occurrence"
 CONSTANTS = ("initial_weight", "decay_per_hop", "decay_factor", "delta")
-
-
-def train_seeds(count: int):
-    return split_bank(default_bank(FAMILY))[0][:count]
 
 
 def results_differ(a, b) -> bool:
@@ -40,23 +37,14 @@ def test_delta_default_is_read_from_popotos_signature(catalog):
 
 @pytest.mark.parametrize("name", CONSTANTS)
 def test_world_is_deterministic_and_independent_of_the_constants(catalog, name):
-    constant = catalog.resolve(name)
-    family = get_family(FAMILY)
-    for seed in train_seeds(3):
-        worlds = []
-        for value in (constant.low, constant.high):
-            with applied_constants({constant: value}):
-                worlds.append(family.build_world(seed))
-        low, high = worlds
-        assert low.records == high.records
-        assert low.relevance == high.relevance
-        assert low.extras == high.extras
+    seeds, parts = train_seeds(FAMILY, 3), ("records", "relevance", "extras")
+    assert_world_ignores(FAMILY, catalog.resolve(name), seeds, *parts)
 
 
 def test_worlds_exercise_link_strengthen_and_weaken():
     """The history has repeats (strengthen), old edges (weaken_all) and cue links (propagate)."""
     family = get_family(FAMILY)
-    worlds = [family.build_world(seed) for seed in train_seeds(10)]
+    worlds = [family.build_world(seed) for seed in train_seeds(FAMILY, 10)]
     pairs = [p for w in worlds for p in w.extras["pairs"]]
     assert any(p.old > 1 or p.recent > 1 for p in pairs)
     assert any(p.old for p in pairs) and any(p.recent for p in pairs)
@@ -69,28 +57,9 @@ def test_worlds_exercise_link_strengthen_and_weaken():
     assert any("drifted" in w.extras["roles"].values() for w in worlds)
 
 
-def test_run_is_deterministic(popoto_redis):
-    for seed in train_seeds(3):
-        first, second = evaluate_scenario(seed), evaluate_scenario(seed)
-        assert first.error is None, first.error
-        assert first.top == second.top
-        assert first.ndcg == second.ndcg
-        assert first.spearman == pytest.approx(second.spearman, abs=1e-6)
-
-
-def test_run_leaves_no_keys_behind(popoto_redis):
-    from popoto.redis_db import get_REDIS_DB
-
-    client = get_REDIS_DB()
-    before = client.dbsize()
-    for seed in train_seeds(3):
-        assert evaluate_scenario(seed).error is None
-    assert client.dbsize() == before
-
-
 def test_cue_records_are_never_returned(popoto_redis):
     family = get_family(FAMILY)
-    for seed in train_seeds(3):
+    for seed in train_seeds(FAMILY, 3):
         cue = {c.key for c in family.build_world(seed).extras["cue"]}
         result = evaluate_scenario(seed)
         assert result.top and cue.isdisjoint(result.top)
@@ -98,28 +67,15 @@ def test_cue_records_are_never_returned(popoto_redis):
 
 @pytest.mark.parametrize("name", CONSTANTS)
 def test_each_constant_reaches_the_ranking(popoto_redis, catalog, name):
-    constant = catalog.resolve(name)
-    differing = []
-    for seed in train_seeds(5):
-        results = []
-        for value in (constant.low, constant.high):
-            with applied_constants({constant: value}) as arguments:
-                results.append(evaluate_scenario(seed, arguments=arguments))
-        low, high = results
-        assert low.error is None and high.error is None, (low.error, high.error)
-        if results_differ(low, high):
-            differing.append(seed.label)
+    differing = seeds_it_reaches(catalog.resolve(name), train_seeds(FAMILY, 5), results_differ)
     assert differing, f"{name}: low and high gave identical results on every seed"
 
 
 @pytest.mark.parametrize("name", ["initial_weight", "decay_per_hop", "delta"])
 def test_scale_constants_change_the_top_five(popoto_redis, catalog, name):
     constant = catalog.resolve(name)
-    seed = train_seeds(1)[0]
-    tops = []
-    for value in (constant.low, constant.high):
-        with applied_constants({constant: value}) as arguments:
-            tops.append(evaluate_scenario(seed, arguments=arguments).top)
+    seeds = train_seeds(FAMILY, 1)
+    tops = [evaluate_at(constant, value, seeds)[0].top for value in (constant.low, constant.high)]
     assert tops[0] != tops[1]
 
 
@@ -143,7 +99,7 @@ def test_delta_and_decay_factor_reach_popotos_calls(popoto_redis, catalog, monke
 
     monkeypatch.setattr(CoOccurrenceField, "strengthen", spy_strengthen)
     monkeypatch.setattr(CoOccurrenceField, "weaken_all", spy_weaken_all)
-    seed = train_seeds(1)[0]
+    seed = train_seeds(FAMILY, 1)[0]
     gap = get_family(FAMILY).build_world(seed).extras["old_gap_passes"]
     values = {catalog.resolve("delta"): 0.2, catalog.resolve("decay_factor"): 0.6}
     with applied_constants(values) as arguments:

@@ -1,5 +1,6 @@
-"""The context_assembler family: deterministic, leak-free, honest, and its two constants reach.
+"""The context_assembler family: honest, and its two constants reach.
 
+Determinism and zero leaked keys are checked for every family in ``tests/test_runner.py``.
 Reach means behaviour: the same session ends in a different proactive call at the catalog's low
 and high value. The mechanism tests pin what each constant does inside ``assemble()``:
 suppression is a confidence signal to the pull candidates that were not injected, and the
@@ -10,8 +11,16 @@ from __future__ import annotations
 
 import time
 
-import msgpack
 import pytest
+from family_helpers import (
+    assert_world_ignores,
+    confidence_data,
+    differs_on,
+    keys_written_by_a_run,
+    low_and_high,
+    seeds_it_reaches,
+    train_seeds,
+)
 
 from scenarios.families import RunContext, get_family
 from scenarios.families.context_assembler import (
@@ -21,8 +30,7 @@ from scenarios.families.context_assembler import (
     date_records,
 )
 from scenarios.families.decay import save_all
-from scenarios.runner import delete_namespace, evaluate_scenario
-from scenarios.seeds import default_bank, split_bank
+from scenarios.runner import delete_namespace
 from tuner.overrides import applied_constants
 
 FAMILY = "context_assembler"
@@ -30,110 +38,48 @@ CONSTANTS = ("COMPETITIVE_SUPPRESSION_SIGNAL", "DEFAULT_SURFACING_THRESHOLD")
 REACH_SEEDS = 6
 
 
-def train_seeds(count: int = 3):
-    train, _ = split_bank(default_bank(FAMILY))
-    return train[:count]
-
-
-def evaluate_at(constant, value, seeds):
-    with applied_constants({constant: value}) as arguments:
-        return [evaluate_scenario(seed, arguments=arguments) for seed in seeds]
-
-
-def dbsize() -> int:
-    from popoto.redis_db import get_REDIS_DB
-
-    return get_REDIS_DB().dbsize()
-
-
-def test_same_seed_twice_is_identical(popoto_redis):
-    for seed in train_seeds():
-        first, second = evaluate_scenario(seed), evaluate_scenario(seed)
-        assert first.error is None, first.error
-        assert (first.top, first.ndcg, first.spearman) == (second.top, second.ndcg, second.spearman)
-
-
-def test_leaves_no_keys(popoto_redis):
-    before = dbsize()
-    results = [evaluate_scenario(seed) for seed in train_seeds()]
-    assert all(r.error is None for r in results), [r.error for r in results]
-    assert dbsize() == before
-
-
 def test_every_key_written_carries_the_class_name(popoto_redis):
     """The assembler writes no global key (RecallProposal and temp keys are per class)."""
-    from popoto.redis_db import get_REDIS_DB
-
-    seed = train_seeds(1)[0]
-    family, ctx = get_family(FAMILY), RunContext(family=FAMILY)
-    before = set(get_REDIS_DB().scan_iter())
-    try:
-        family.run(family.build_world(seed), ctx)
-        new = set(get_REDIS_DB().scan_iter()) - before
-    finally:
-        delete_namespace(ctx.class_names, ctx.extra_cleanup_patterns)
-    (name,) = ctx.class_names
+    name, new = keys_written_by_a_run(FAMILY, train_seeds(FAMILY, 1)[0])
     assert new and all(name in key.decode() for key in new)
     assert any(key.decode().startswith(f"$RP:{name}:") for key in new)  # push path surfaced
 
 
 @pytest.mark.parametrize("name", CONSTANTS)
 def test_constant_reaches_the_ranking(popoto_redis, catalog, name):
-    constant = catalog.resolve(name)
-    seeds = train_seeds(REACH_SEEDS)
-    low = evaluate_at(constant, constant.low, seeds)
-    high = evaluate_at(constant, constant.high, seeds)
-    assert all(r.error is None for r in low + high), [r.error for r in low + high]
-    pairs = zip(low, high, strict=True)
-    assert any((a.top, a.ndcg, a.spearman) != (b.top, b.ndcg, b.spearman) for a, b in pairs)
+    seeds, differ = train_seeds(FAMILY, REACH_SEEDS), differs_on("top", "ndcg", "spearman")
+    assert seeds_it_reaches(catalog.resolve(name), seeds, differ)
 
 
 @pytest.mark.parametrize("name", CONSTANTS)
 def test_world_does_not_depend_on_the_constant(catalog, name):
-    constant = catalog.resolve(name)
-    family = get_family(FAMILY)
-    for seed in train_seeds():
-        worlds = []
-        for value in (constant.low, constant.high):
-            with applied_constants({constant: value}):
-                worlds.append(family.build_world(seed))
-        assert worlds[0].records == worlds[1].records
-        assert worlds[0].extras == worlds[1].extras
+    seeds = train_seeds(FAMILY, 3)
+    assert_world_ignores(FAMILY, catalog.resolve(name), seeds, "records", "extras")
 
 
 def test_surfacing_threshold_only_truncates_the_proactive_list(popoto_redis, catalog):
     """Query turns never inject push records (the pull path fills ``max_items``), so the session
     is the same at any threshold and a higher one can only cut the tail of the final list."""
     constant = catalog.resolve("DEFAULT_SURFACING_THRESHOLD")
-    seeds = train_seeds(REACH_SEEDS)
-    low = evaluate_at(constant, constant.low, seeds)
-    high = evaluate_at(constant, constant.high, seeds)
+    low, high = low_and_high(constant, train_seeds(FAMILY, REACH_SEEDS))
     for a, b in zip(low, high, strict=True):
         assert b.top == a.top[: len(b.top)]
         assert b.ndcg <= a.ndcg
     assert any(len(b.top) < len(a.top) for a, b in zip(low, high, strict=True))
 
 
-def confidence_data(model: type) -> dict[str, dict]:
-    from popoto.redis_db import get_REDIS_DB
-
-    raw = get_REDIS_DB().hgetall(f"$ConfidencF:{model.__name__}:confidence:data")
-    prefix = f"{model.__name__}:"
-    return {k.decode().removeprefix(prefix): msgpack.unpackb(v, raw=False) for k, v in raw.items()}
-
-
 def test_suppression_signals_the_candidates_that_were_not_injected(popoto_redis, catalog):
     """One query turn: the ``max_items`` runners-up get one update with the signal, no others."""
     constant = catalog.resolve("COMPETITIVE_SUPPRESSION_SIGNAL")
     family, ctx = get_family(FAMILY), RunContext(family=FAMILY)
-    world = family.build_world(train_seeds(1)[0])
+    world = family.build_world(train_seeds(FAMILY, 1)[0])
     try:
         with applied_constants({constant: 0.13}):
             model = build_model(ctx)
             instances = save_all(model, world)
             date_records(model, instances, world, now=time.time())
             result = build_assembler(model).assemble(query_cues={"topic": "session"})
-        data = confidence_data(model)
+        data = confidence_data(model.__name__)
     finally:
         delete_namespace(ctx.class_names)
     injected = {inst.key for inst in result.records}
@@ -150,7 +96,7 @@ def test_reactions_land_on_the_injected_records(popoto_redis):
     from scenarios.families.context_assembler import react
 
     family, ctx = get_family(FAMILY), RunContext(family=FAMILY)
-    world = family.build_world(train_seeds(1)[0])
+    world = family.build_world(train_seeds(FAMILY, 1)[0])
     row = world.extras["turns"][0]
     try:
         model = build_model(ctx)
@@ -159,7 +105,7 @@ def test_reactions_land_on_the_injected_records(popoto_redis):
         index = {inst.db_key.redis_key: i for i, inst in enumerate(instances)}
         result = build_assembler(model).assemble(query_cues={"topic": "session"})
         react(result.records, row, index)
-        data = confidence_data(model)
+        data = confidence_data(model.__name__)
     finally:
         delete_namespace(ctx.class_names)
     position = {record.key: i for i, record in enumerate(world.records)}

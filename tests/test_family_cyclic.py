@@ -1,5 +1,6 @@
-"""The cyclic family: deterministic, leak-free, honest, and its four constants reach.
+"""The cyclic family: honest, and its four constants reach.
 
+Determinism and zero leaked keys are checked for every family in ``tests/test_runner.py``.
 Reach means behaviour: the same scenario ranks or scores differently at the catalog's low and
 high value of a constant. The mechanism tests check that outcomes really land on the
 CyclicDecayField (learned amplitudes, pressure clocks) and pin what popoto does with them,
@@ -12,6 +13,14 @@ import time
 
 import msgpack
 import pytest
+from family_helpers import (
+    assert_world_ignores,
+    differs_on,
+    keys_written_by_a_run,
+    redis,
+    seeds_it_reaches,
+    train_seeds,
+)
 
 from scenarios.families import RunContext, get_family
 from scenarios.families.cyclic import (
@@ -20,8 +29,7 @@ from scenarios.families.cyclic import (
     replay_sessions,
 )
 from scenarios.families.decay import save_all
-from scenarios.runner import delete_namespace, evaluate_scenario
-from scenarios.seeds import default_bank, split_bank
+from scenarios.runner import delete_namespace
 from scenarios.world import Record, World
 from tuner.overrides import applied_constants
 
@@ -36,74 +44,22 @@ REACH_SEEDS = 6
 MAX_AMPLITUDE, MIN_AMPLITUDE = 100.0, 0.01  # popoto's clamp in CYCLES_ADJUST_LUA
 
 
-def train_seeds(count: int = 3):
-    train, _ = split_bank(default_bank(FAMILY))
-    return train[:count]
-
-
-def evaluate_at(constant, value, seeds):
-    with applied_constants({constant: value}) as arguments:
-        return [evaluate_scenario(seed, arguments=arguments) for seed in seeds]
-
-
-def dbsize() -> int:
-    from popoto.redis_db import get_REDIS_DB
-
-    return get_REDIS_DB().dbsize()
-
-
-def test_same_seed_twice_is_identical(popoto_redis):
-    for seed in train_seeds():
-        first, second = evaluate_scenario(seed), evaluate_scenario(seed)
-        assert first.error is None, first.error
-        assert (first.top, first.ndcg, first.spearman) == (second.top, second.ndcg, second.spearman)
-
-
-def test_leaves_no_keys(popoto_redis):
-    before = dbsize()
-    results = [evaluate_scenario(seed) for seed in train_seeds()]
-    assert all(r.error is None for r in results), [r.error for r in results]
-    assert dbsize() == before
-
-
 def test_every_key_written_carries_the_class_name(popoto_redis):
     """Cleanup by ``*{class}*`` is complete: popoto wrote no global key for this family."""
-    from popoto.redis_db import get_REDIS_DB
-
-    seed = train_seeds(1)[0]
-    family, ctx = get_family(FAMILY), RunContext(family=FAMILY)
-    before = set(get_REDIS_DB().scan_iter())
-    try:
-        family.run(family.build_world(seed), ctx)
-        new = set(get_REDIS_DB().scan_iter()) - before
-    finally:
-        delete_namespace(ctx.class_names, ctx.extra_cleanup_patterns)
-    (name,) = ctx.class_names
+    name, new = keys_written_by_a_run(FAMILY, train_seeds(FAMILY, 1)[0])
     assert new and all(name in key.decode() for key in new)
 
 
 @pytest.mark.parametrize("name", CONSTANTS)
 def test_constant_reaches_the_ranking(popoto_redis, catalog, name):
-    constant = catalog.resolve(name)
-    seeds = train_seeds(REACH_SEEDS)
-    low = evaluate_at(constant, constant.low, seeds)
-    high = evaluate_at(constant, constant.high, seeds)
-    assert all(r.error is None for r in low + high), [r.error for r in low + high]
-    pairs = zip(low, high, strict=True)
-    assert any((a.top, a.ndcg, a.spearman) != (b.top, b.ndcg, b.spearman) for a, b in pairs)
+    seeds, differ = train_seeds(FAMILY, REACH_SEEDS), differs_on("top", "ndcg", "spearman")
+    assert seeds_it_reaches(catalog.resolve(name), seeds, differ)
 
 
 @pytest.mark.parametrize("name", CONSTANTS)
 def test_world_does_not_depend_on_the_constant(catalog, name):
-    constant = catalog.resolve(name)
-    family = get_family(FAMILY)
-    for seed in train_seeds():
-        worlds = []
-        for value in (constant.low, constant.high):
-            with applied_constants({constant: value}):
-                worlds.append(family.build_world(seed))
-        assert worlds[0].records == worlds[1].records
-        assert worlds[0].extras == worlds[1].extras
+    seeds = train_seeds(FAMILY, 3)
+    assert_world_ignores(FAMILY, catalog.resolve(name), seeds, "records", "extras")
 
 
 def expected_amplitude(outcomes: tuple[str, ...], factors: dict[str, float]) -> float:
@@ -116,11 +72,9 @@ def expected_amplitude(outcomes: tuple[str, ...], factors: dict[str, float]) -> 
 
 
 def amplitudes(model: type, instance) -> dict[str, float]:
-    from popoto.redis_db import get_REDIS_DB
-
     key = model._meta.fields["relevance"].get_cycles_hash_key(instance, "relevance")
     prefix = f"{model.__name__}:"
-    raw = get_REDIS_DB().hgetall(key)
+    raw = redis().hgetall(key)
     return {k.decode().removeprefix(prefix): msgpack.unpackb(v)[0][1] for k, v in raw.items()}
 
 
@@ -133,7 +87,7 @@ def test_outcomes_set_each_learned_amplitude(popoto_redis, catalog):
         "contradicted": "CONTRADICTED_CYCLE_WEAKEN_FACTOR",
     }
     family, ctx = get_family(FAMILY), RunContext(family=FAMILY)
-    world = family.build_world(train_seeds(1)[0])
+    world = family.build_world(train_seeds(FAMILY, 1)[0])
     values = {catalog.resolve(names[o]): f for o, f in factors.items()}
     try:
         with applied_constants(values):
@@ -150,7 +104,7 @@ def test_outcomes_set_each_learned_amplitude(popoto_redis, catalog):
 
 def tiny_world() -> World:
     """Three records; record 1 is contradicted twice, record 0 acted on once."""
-    seed = train_seeds(1)[0]
+    seed = train_seeds(FAMILY, 1)[0]
     records = tuple(
         Record(key=f"k{i}x", grade=3 - i, utility=1.0 - i / 10, importance=0.5, age_days=10.0)
         for i in range(3)

@@ -1,5 +1,8 @@
 """The policy_cache family: deterministic, leak-free (global PolicyEntry included), and it reaches
-every constant it owns except the dead CHI_SQUARED_P_THRESHOLD alias, which nothing reads."""
+every constant it owns except the dead CHI_SQUARED_P_THRESHOLD alias, which nothing reads.
+
+``tests/test_runner.py`` checks a plain run of every family (same results twice, same key
+count); the checks here are stricter: identical raw scores, an identical key set, no bloom."""
 
 from __future__ import annotations
 
@@ -9,68 +12,42 @@ import json
 from pathlib import Path
 
 import pytest
+from family_helpers import (
+    assert_key_set_unchanged,
+    assert_raw_rankings_repeat,
+    differs_on,
+    evaluate_all,
+    redis,
+    run_ranking,
+    seeds_it_reaches,
+    train_seeds,
+    worlds_at_low_and_high,
+)
 
-from scenarios.families import RunContext, get_family
+from scenarios.families import get_family
 from scenarios.families.policy_cache import BLOOM_KEY
-from scenarios.runner import build_world, delete_namespace, evaluate_scenario
-from scenarios.seeds import DegenerateSeedError, default_bank, split_bank
-from tuner.overrides import applied_constants
+from scenarios.runner import build_world
 
 FAMILY = "policy_cache"
 REACH_SEEDS = 5
 DEAD = "CHI_SQUARED_P_THRESHOLD"
 
 
-def train_seeds(count: int) -> list:
-    """The first ``count`` non-degenerate train seeds of the family."""
-    train, _ = split_bank(default_bank(FAMILY))
-    seeds = []
-    for seed in train:
-        try:
-            build_world(seed)
-        except DegenerateSeedError:
-            continue
-        seeds.append(seed)
-        if len(seeds) == count:
-            break
-    return seeds
-
-
 def family_constants(catalog) -> list:
     return [c for c in catalog if c.family == FAMILY]
 
 
-def result_at(seed, constant, value):
-    with applied_constants({constant: value}) as arguments:
-        result = evaluate_scenario(seed, arguments=arguments)
-    assert result.error is None, result.error
-    return result
-
-
-def run_ranking(seed, values=None):
-    """The family's raw Ranking (all scores), cleaned up like the runner does."""
-    world = build_world(seed)
-    with applied_constants(values or {}) as arguments:
-        ctx = RunContext(family=FAMILY, arguments=arguments)
-        try:
-            return get_family(FAMILY).run(world, ctx)
-        finally:
-            delete_namespace(ctx.class_names, ctx.extra_cleanup_patterns)
-
-
 def test_world_is_pure_and_grades_ignore_the_constants(popoto_redis, catalog):
-    seed = train_seeds(1)[0]
+    seed = train_seeds(FAMILY, 1)[0]
     world = get_family(FAMILY).build_world(seed)
     for constant in family_constants(catalog):
-        for value in (constant.low, constant.high):
-            with applied_constants({constant: value}):
-                again = get_family(FAMILY).build_world(seed)
+        for again in worlds_at_low_and_high(FAMILY, constant, seed):
             assert again.records == world.records
             assert again.extras["policy"] == world.extras["policy"]
 
 
 def test_world_has_the_promised_structure():
-    world = build_world(train_seeds(1)[0])
+    world = build_world(train_seeds(FAMILY, 1)[0])
     log = world.extras["policy"]
     assert len(log.situation_of) == len(world.records)
     assert len(log.situations) < len(world.records)  # several actions per situation
@@ -81,21 +58,13 @@ def test_world_has_the_promised_structure():
 
 
 def test_run_is_deterministic(popoto_redis):
-    for seed in train_seeds(2):
-        first, second = run_ranking(seed), run_ranking(seed)
-        assert first == second
+    assert_raw_rankings_repeat(FAMILY, train_seeds(FAMILY, 2))
 
 
 def test_zero_leaked_keys_on_a_clean_database(popoto_redis):
-    from popoto.redis_db import get_REDIS_DB
-
-    client = get_REDIS_DB()
-    before = set(client.keys("*"))
-    for seed in train_seeds(3):
-        result = evaluate_scenario(seed)
-        assert result.error is None, result.error
-    assert set(client.keys("*")) == before
-    assert not client.exists(BLOOM_KEY)
+    """The same key set as before (see the helper), and no bloom filter created."""
+    assert_key_set_unchanged(train_seeds(FAMILY, 3))
+    assert not redis().exists(BLOOM_KEY)
 
 
 def foreign_policy() -> object:
@@ -131,15 +100,12 @@ def snapshot(client) -> dict:
 
 def test_never_touches_another_owners_policy_entries(popoto_redis):
     from popoto.recipes.policy_cache import PolicyEntry
-    from popoto.redis_db import get_REDIS_DB
 
-    client = get_REDIS_DB()
+    client = redis()
     entry = foreign_policy()
     try:
         before = snapshot(client)
-        for seed in train_seeds(3):
-            result = evaluate_scenario(seed)
-            assert result.error is None, result.error
+        evaluate_all(train_seeds(FAMILY, 3))
         assert snapshot(client) == before  # same keys, same contents: global sets included
         # The pre-existing bloom filter is left in place (bits cannot be removed safely).
         assert client.exists(BLOOM_KEY)
@@ -165,11 +131,9 @@ def test_bloom_dedup_locks_one_policy_per_situation(popoto_redis):
     try:
         assert [p.action_type for p in found] == ["first"]
     finally:
-        from popoto.redis_db import get_REDIS_DB
-
         for p in found:
             p.delete()
-        get_REDIS_DB().delete(BLOOM_KEY, "stream:policy_mutations:tn-bloom-probe")
+        redis().delete(BLOOM_KEY, "stream:policy_mutations:tn-bloom-probe")
 
 
 @pytest.mark.parametrize(
@@ -185,12 +149,10 @@ def test_bloom_dedup_locks_one_policy_per_situation(popoto_redis):
 def test_reach_at_catalog_low_and_high(popoto_redis, catalog, name):
     constant = catalog.resolve(name)
     assert constant.reachable and constant.family == FAMILY
-    differs = []
-    for seed in train_seeds(REACH_SEEDS):
-        low = result_at(seed, constant, constant.low)
-        high = result_at(seed, constant, constant.high)
-        differs.append((low.top, low.spearman) != (high.top, high.spearman))
-    assert any(differs), f"{name}: identical rankings at low and high on {REACH_SEEDS} seeds"
+    reached = seeds_it_reaches(
+        constant, train_seeds(FAMILY, REACH_SEEDS), differs_on("top", "spearman")
+    )
+    assert reached, f"{name}: identical rankings at low and high on {REACH_SEEDS} seeds"
 
 
 def alias_reads(name: str) -> list[str]:
@@ -225,9 +187,9 @@ def test_chi_squared_threshold_is_a_dead_alias(popoto_redis, catalog):
     constant = catalog.resolve(DEAD)
     assert not constant.reachable and "CHI_SQUARED_CRITICAL_VALUES" in constant.reason
     assert alias_reads(DEAD) == []
-    for seed in train_seeds(3):
-        low = run_ranking(seed, {constant: constant.low})
-        high = run_ranking(seed, {constant: constant.high})
+    for seed in train_seeds(FAMILY, 3):
+        low = run_ranking(FAMILY, seed, {constant: constant.low})
+        high = run_ranking(FAMILY, seed, {constant: constant.high})
         assert low == high
 
 

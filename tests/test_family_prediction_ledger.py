@@ -1,14 +1,24 @@
 """The prediction_ledger family: deterministic, leak-free, records differ in prediction error (so
-the confidence gate separates them), and every PL_* constant it owns reaches the ranking."""
+the confidence gate separates them), and every PL_* constant it owns reaches the ranking.
+
+``tests/test_runner.py`` checks a plain run of every family (same results twice, same key
+count); the checks here are stricter: identical raw scores and an identical key set."""
 
 from __future__ import annotations
 
 import pytest
+from family_helpers import (
+    assert_key_set_unchanged,
+    assert_raw_rankings_repeat,
+    differs_on,
+    family_run,
+    redis,
+    seeds_it_reaches,
+    train_seeds,
+    worlds_at_low_and_high,
+)
 
-from scenarios.families import RunContext, get_family
-from scenarios.runner import build_world, delete_namespace, evaluate_scenario
-from scenarios.seeds import DegenerateSeedError, default_bank, split_bank
-from tuner.overrides import applied_constants
+from scenarios.families import get_family
 
 FAMILY = "prediction_ledger"
 REACH_SEEDS = 3
@@ -21,77 +31,30 @@ CONSTANTS = [
 ]
 
 
-def train_seeds(count: int) -> list:
-    """The first ``count`` non-degenerate train seeds of the family."""
-    train, _ = split_bank(default_bank(FAMILY))
-    seeds = []
-    for seed in train:
-        try:
-            build_world(seed)
-        except DegenerateSeedError:
-            continue
-        seeds.append(seed)
-        if len(seeds) == count:
-            break
-    return seeds
-
-
-def run_family(seed, values=None, inspect=None):
-    """The family's raw Ranking; ``inspect(class_name)`` runs before the runner-style cleanup."""
-    world = build_world(seed)
-    with applied_constants(values or {}) as arguments:
-        ctx = RunContext(family=FAMILY, arguments=arguments)
-        try:
-            ranking = get_family(FAMILY).run(world, ctx)
-            if inspect is not None:
-                (name,) = ctx.class_names
-                inspect(name)
-            return ranking
-        finally:
-            delete_namespace(ctx.class_names, ctx.extra_cleanup_patterns)
-
-
 def test_world_is_pure_and_grades_ignore_the_constants(popoto_redis, catalog):
-    seed = train_seeds(1)[0]
+    seed = train_seeds(FAMILY, 1)[0]
     world = get_family(FAMILY).build_world(seed)
     for name in CONSTANTS:
-        constant = catalog.resolve(name)
-        for value in (constant.low, constant.high):
-            with applied_constants({constant: value}):
-                again = get_family(FAMILY).build_world(seed)
+        for again in worlds_at_low_and_high(FAMILY, catalog.resolve(name), seed):
             assert again.records == world.records
             assert again.extras["ledger"] == world.extras["ledger"]
 
 
 def test_run_is_deterministic(popoto_redis):
-    for seed in train_seeds(2):
-        assert run_family(seed) == run_family(seed)
+    assert_raw_rankings_repeat(FAMILY, train_seeds(FAMILY, 2))
 
 
 def test_zero_leaked_keys(popoto_redis):
-    from popoto.redis_db import get_REDIS_DB
-
-    client = get_REDIS_DB()
-    before = set(client.keys("*"))
-    for seed in train_seeds(3):
-        result = evaluate_scenario(seed)
-        assert result.error is None, result.error
-    assert set(client.keys("*")) == before
+    assert_key_set_unchanged(train_seeds(FAMILY, 3))
 
 
 def test_records_differ_in_prediction_error(popoto_redis):
     """The gate is not forced: resolved errors spread across the threshold's whole range, so a
     threshold value separates records instead of moving all of them the same way."""
-    from popoto.redis_db import get_REDIS_DB
-
-    seen: list[float] = []
-
-    def collect(class_name: str) -> None:
+    with family_run(FAMILY, train_seeds(FAMILY, 1)[0]) as run:
         # PredictionLedgerMixin's error set: $PL:{Class}:errors:{partition}, scored by |error|.
-        pairs = get_REDIS_DB().zrange(f"$PL:{class_name}:errors:default", 0, -1, withscores=True)
-        seen.extend(error for _, error in pairs)
-
-    run_family(train_seeds(1)[0], inspect=collect)
+        pairs = redis().zrange(f"$PL:{run.class_name}:errors:default", 0, -1, withscores=True)
+    seen = [error for _, error in pairs]
     assert len(set(seen)) >= 8  # continuous errors from explicit checks, not just 4 categories
     # Below the catalog's lowest threshold and above popoto's default one.
     assert min(seen) < 0.3 and max(seen) > 0.7
@@ -101,13 +64,7 @@ def test_records_differ_in_prediction_error(popoto_redis):
 def test_reach_at_catalog_low_and_high(popoto_redis, catalog, name):
     constant = catalog.resolve(name)
     assert constant.reachable and constant.family == FAMILY
-    differs = []
-    for seed in train_seeds(REACH_SEEDS):
-        results = []
-        for value in (constant.low, constant.high):
-            with applied_constants({constant: value}) as arguments:
-                results.append(evaluate_scenario(seed, arguments=arguments))
-        low, high = results
-        assert low.error is None and high.error is None, (low.error, high.error)
-        differs.append((low.top, low.spearman) != (high.top, high.spearman))
-    assert any(differs), f"{name}: identical rankings at low and high on {REACH_SEEDS} seeds"
+    reached = seeds_it_reaches(
+        constant, train_seeds(FAMILY, REACH_SEEDS), differs_on("top", "spearman")
+    )
+    assert reached, f"{name}: identical rankings at low and high on {REACH_SEEDS} seeds"
