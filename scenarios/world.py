@@ -99,6 +99,19 @@ def ages_days(rng: np.random.Generator, pattern: str, spread: float, n: int) -> 
     return np.maximum(a, 0.01)
 
 
+def base_draws(seed: ScenarioSeed) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The draws most families share: keys (stream 0), then latent value and ages (stream 1).
+
+    Kept in one place because the order of draws on stream 1 is part of every world's identity.
+    """
+    n = seed.record_count
+    keys = record_keys(seed.rng(0), n)
+    rng = seed.rng(1)
+    value = intrinsic_values(rng, seed.importance_shape, n)
+    ages = ages_days(rng, seed.access_pattern, seed.age_spread_days, n)
+    return keys, value, ages
+
+
 def noisy(rng: np.random.Generator, values: np.ndarray, noise_ratio: float) -> np.ndarray:
     """An observed view of ``values``: additive Gaussian noise scaled by the seed's noise ratio."""
     return np.clip(values + rng.normal(0.0, 0.5 * noise_ratio + 1e-3, len(values)), 0.01, 1.0)

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from scenarios.families.decay import DecayFamily
 from scenarios.seeds import ScenarioSeed
-from scenarios.world import World, ages_days, build_records, intrinsic_values, record_keys
+from scenarios.world import (
+    World,
+    base_draws,
+    build_records,
+)
 
 PLANTED_RHO = 1.0
 
@@ -24,11 +28,7 @@ class PlantedDecayFamily(DecayFamily):
     description = "decay with a known optimum near 1.0 (test only)"
 
     def build_world(self, seed: ScenarioSeed) -> World:
-        rng = seed.rng(1)
-        n = seed.record_count
-        keys = record_keys(seed.rng(0), n)
-        value = intrinsic_values(rng, seed.importance_shape, n)
-        ages = ages_days(rng, seed.access_pattern, seed.age_spread_days, n)
+        keys, value, ages = base_draws(seed)
         utility = value * (1.0 + ages) ** -PLANTED_RHO
         records = build_records(seed, utility, keys=keys, importance=value, ages=ages)
         return World(seed=seed, records=records)

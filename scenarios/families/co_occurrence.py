@@ -276,14 +276,14 @@ class CoOccurrenceFamily(Family):
         return World(seed=seed, records=records, extras=extras)
 
     def run(self, world: World, ctx: RunContext) -> Ranking:
-        from popoto import FloatField, UniqueKeyField
+        from popoto import FloatField, KeyField
         from popoto.fields.co_occurrence_field import CoOccurrenceField
         from popoto.fields.decaying_sorted_field import DecayingSortedField
 
         model = ctx.model(
             "CoOc",
             {
-                "key": UniqueKeyField(),
+                "key": KeyField(),
                 "importance": FloatField(default=0.0),
                 "relevance": DecayingSortedField(base_score_field="importance"),
                 "assoc": CoOccurrenceField(),

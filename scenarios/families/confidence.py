@@ -24,7 +24,12 @@ import numpy as np
 from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
 from scenarios.families.decay import save_all, set_ages
 from scenarios.seeds import ScenarioSeed
-from scenarios.world import World, ages_days, build_records, intrinsic_values, noisy, record_keys
+from scenarios.world import (
+    World,
+    base_draws,
+    build_records,
+    noisy,
+)
 
 OUTCOMES = ("acted", "dismissed", "contradicted", "deferred")
 # What an agent does with a surfaced record that is right / wrong (acted, dismissed,
@@ -99,10 +104,7 @@ class ConfidenceFamily(Family):
 
     def build_world(self, seed: ScenarioSeed) -> World:
         n = seed.record_count
-        keys = record_keys(seed.rng(0), n)
-        rng = seed.rng(1)
-        value = intrinsic_values(rng, seed.importance_shape, n)
-        created = ages_days(rng, seed.access_pattern, seed.age_spread_days, n)
+        keys, value, created = base_draws(seed)
         importance = noisy(seed.rng(2), value, seed.noise_ratio)
         base_rate, concentration, rho = hidden_params(seed)
         reliability = seed.rng(3).beta(

@@ -17,11 +17,9 @@ from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     SECONDS_PER_DAY,
     World,
-    ages_days,
+    base_draws,
     build_records,
-    intrinsic_values,
     noisy,
-    record_keys,
 )
 
 
@@ -35,11 +33,7 @@ class DecayFamily(Family):
     description = "importance x recency through DecayingSortedField (decay_rate)"
 
     def build_world(self, seed: ScenarioSeed) -> World:
-        rng = seed.rng(1)
-        n = seed.record_count
-        keys = record_keys(seed.rng(0), n)
-        value = intrinsic_values(rng, seed.importance_shape, n)
-        ages = ages_days(rng, seed.access_pattern, seed.age_spread_days, n)
+        keys, value, ages = base_draws(seed)
         utility = value * (1.0 + ages) ** -recency_need(seed)
         importance = noisy(seed.rng(2), value, seed.noise_ratio)
         records = build_records(seed, utility, keys=keys, importance=importance, ages=ages)

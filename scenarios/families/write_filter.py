@@ -24,11 +24,9 @@ from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     SECONDS_PER_DAY,
     World,
-    ages_days,
+    base_draws,
     build_records,
-    intrinsic_values,
     noisy,
-    record_keys,
 )
 
 WEIGHTS = {"relevance": 0.6, "priority": 0.3}
@@ -56,11 +54,7 @@ class WriteFilterFamily(Family):
     description = "write-time salience gate (WF_MIN_THRESHOLD) before decayed retrieval"
 
     def build_world(self, seed: ScenarioSeed) -> World:
-        n = seed.record_count
-        keys = record_keys(seed.rng(0), n)
-        rng = seed.rng(1)
-        value = intrinsic_values(rng, seed.importance_shape, n)
-        ages = ages_days(rng, seed.access_pattern, seed.age_spread_days, n)
+        keys, value, ages = base_draws(seed)
         utility = value * (1.0 + ages) ** -recency_need(seed)
         importance = noisy(seed.rng(2), value, seed.noise_ratio)
         salience = noisy(seed.rng(3), value, seed.noise_ratio)
