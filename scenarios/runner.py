@@ -1,7 +1,8 @@
 """Run one scenario on popoto and score it; always clean up, always return a score.
 
 A scenario that raises scores nDCG 0 (and rho -1) and keeps its error: a failed scenario is
-never dropped from a mean.
+never dropped from a mean. A lost Redis connection is the exception: it is an outage, not a
+property of the constant, so it propagates and fails the whole trial instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ from scenarios.seeds import DegenerateSeedError, ScenarioSeed, default_bank
 from scenarios.world import World
 
 DEFAULT_K = 5
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    import redis
+
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+OUTAGE_ERRORS = _outage_errors()
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,8 @@ def evaluate_scenario(
             top=tuple(ranking.top),
             seconds=time.perf_counter() - started,
         )
+    except OUTAGE_ERRORS:
+        raise  # the server is gone: that says nothing about the constant, so never score it
     except Exception as exc:  # noqa: BLE001 - any failure is scored, never dropped
         return ScenarioResult(
             label=seed.label,

@@ -91,10 +91,11 @@ def test_resume_with_conflicting_seed_exits_2(run, tmp_path):
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     base = ("optimize", "--constant", "decay_rate", "--storage", db, "--bank-size", "10",
             "--batch", "3", "--trials", "1")
-    assert run(*base).exit_code == 0
+    first = run(*base)
+    assert first.exit_code == 0, first.output
     result = run(*base, "--seed", "4")
-    assert result.exit_code == 2
-    assert "was created with seed=0, not 4" in result.output
+    assert result.exit_code == 2, result.output
+    assert "was created with seed=0, not 4" in result.output, result.output
 
 
 def test_ctrl_c_exits_130_and_says_trials_are_kept(run, tmp_path, monkeypatch):
@@ -145,3 +146,20 @@ def test_unusable_storage_is_one_line_exit_2(run, command):
     assert result.exit_code == 2
     assert result.output.startswith("Error: cannot open storage nosuchdb://x: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_lost_redis_mid_study_exits_1_and_keeps_trials(run, tmp_path, monkeypatch):
+    import redis
+
+    import tuner.cli as cli
+
+    def outage(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(cli, "run_study", outage)
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = run("optimize", "--constant", "decay_rate", "--storage", db)
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: lost the Redis server (ConnectionError: Connection refused); finished trials "
+        f"are kept in {db}; run the same command again to continue.\n")

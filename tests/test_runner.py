@@ -90,3 +90,17 @@ def test_overrides_are_restored_after_an_evaluation():
     decay = load_catalog().resolve("decay_rate")
     evaluate_values({decay: 0.9}, [draw_seed("decay", 3)])
     assert Defaults.DECAY_RATE == 0.1
+
+
+def test_a_lost_server_is_an_outage_not_a_zero_score(monkeypatch):
+    """A ConnectionError must fail the trial, never be averaged in as nDCG 0."""
+    import redis
+
+    from scenarios.families.decay import DecayFamily
+
+    def unplugged(self, world, ctx):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(DecayFamily, "run", unplugged)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        evaluate_scenario(draw_seed("decay", 1))

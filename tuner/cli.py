@@ -13,6 +13,7 @@ from typing import Any
 import click
 import optuna
 
+from scenarios.runner import OUTAGE_ERRORS
 from tuner.catalog import Catalog, CatalogError, Constant, UnknownConstantError, load_catalog
 from tuner.evaluation import BankSpec
 from tuner.gate import DEFAULT_MIN_IMPROVEMENT
@@ -200,6 +201,12 @@ def interruptible(storage: str, close: Callable[[], None] = lambda: None) -> Ite
         click.echo(f"\nInterrupted: finished trials are kept in {storage}; run the same "
                    "command again to continue.", err=True)
         sys.exit(130)
+    except OUTAGE_ERRORS as exc:
+        close()
+        click.echo(f"Error: lost the Redis server ({type(exc).__name__}: {exc}); finished "
+                   f"trials are kept in {storage}; run the same command again to continue.",
+                   err=True)
+        sys.exit(1)
     finally:
         close()
 
