@@ -59,3 +59,38 @@ def catalog():
     from tuner.catalog import load_catalog
 
     return load_catalog()
+
+
+@pytest.fixture
+def run():
+    """Invoke the ``tuner`` CLI in-process; exceptions propagate so failures show tracebacks."""
+    from click.testing import CliRunner
+
+    from tuner.cli import main
+
+    runner = CliRunner()
+
+    def invoke(*args, **kw):
+        return runner.invoke(main, list(args), catch_exceptions=False, **kw)
+
+    return invoke
+
+
+@pytest.fixture
+def planted(monkeypatch):
+    """Register the test-only planted family for the duration of one test."""
+    from planted import PlantedDecayFamily
+
+    from scenarios.families import FAMILIES
+
+    monkeypatch.setitem(FAMILIES, PlantedDecayFamily.name, PlantedDecayFamily)
+
+
+@pytest.fixture
+def catalog_path(tmp_path):
+    """A catalog file holding the planted constant and a placebo."""
+    from planted import PLANTED_CATALOG
+
+    path = tmp_path / "catalog.toml"
+    path.write_text(PLANTED_CATALOG)
+    return path

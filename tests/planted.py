@@ -32,3 +32,25 @@ class PlantedDecayFamily(DecayFamily):
         utility = value * (1.0 + ages) ** -PLANTED_RHO
         records = build_records(seed, utility, keys=keys, importance=value, ages=ages)
         return World(seed=seed, records=records)
+
+
+# A catalog with the planted constant and a placebo: a real Defaults attribute that nothing on
+# the decay family's path reads, so every value must score the same.
+PLANTED_CATALOG = """
+[constants.planted_rate]
+attr = "DECAY_RATE"
+tier = 1
+mode = "K"
+family = "planted_decay"
+low = 0.01
+high = 2.0
+log = true
+
+[constants.placebo]
+attr = "LIFECYCLE_FORGET_IDLE_SECONDS"
+tier = 1
+mode = "C"
+family = "decay"
+low = 1.0
+high = 1000000.0
+"""

@@ -3,19 +3,6 @@
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from tuner.cli import main
-
-
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args, **kw):
-        return runner.invoke(main, list(args), catch_exceptions=False, **kw)
-
-    return invoke
 
 
 def test_constants_lists_all_26(run):

@@ -5,9 +5,7 @@ import json
 import optuna
 import pytest
 from click.testing import CliRunner
-from planted import PlantedDecayFamily
 
-from scenarios.families import FAMILIES
 from tuner import ratchet as ratchet_module
 from tuner.catalog import load_catalog
 from tuner.cli import main
@@ -19,38 +17,8 @@ from tuner.validation import validate_study
 
 pytestmark = pytest.mark.usefixtures("popoto_redis")
 
-TEST_CATALOG = """
-[constants.planted_rate]
-attr = "DECAY_RATE"
-tier = 1
-mode = "K"
-family = "planted_decay"
-low = 0.01
-high = 2.0
-log = true
-
-[constants.placebo]
-attr = "LIFECYCLE_FORGET_IDLE_SECONDS"
-tier = 1
-mode = "C"
-family = "decay"
-low = 1.0
-high = 1000000.0
-"""
 SMALL = BankSpec(size=20)
 PLACEBO_SEEDS = range(10)
-
-
-@pytest.fixture
-def planted(monkeypatch):
-    monkeypatch.setitem(FAMILIES, PlantedDecayFamily.name, PlantedDecayFamily)
-
-
-@pytest.fixture
-def catalog_path(tmp_path):
-    path = tmp_path / "catalog.toml"
-    path.write_text(TEST_CATALOG)
-    return path
 
 
 def study_and_validate(constant, storage, seed, bank=SMALL, trials=6, batch=6):

@@ -20,9 +20,7 @@ from click.testing import CliRunner
 from conftest import require_server
 from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
-from planted import PlantedDecayFamily
 
-from scenarios.families import FAMILIES
 from tuner.catalog import load_catalog
 from tuner.cli import main
 from tuner.evaluation import BankSpec
@@ -259,31 +257,11 @@ def test_cli_exits_2_with_one_line_without_studies(storage_name, hand_made, tmp_
 
 # --------------------------------------------------------------------------- a real ratchet
 
-REAL_CATALOG = """
-[constants.planted_rate]
-attr = "DECAY_RATE"
-tier = 1
-mode = "K"
-family = "planted_decay"
-low = 0.01
-high = 2.0
-log = true
-
-[constants.placebo]
-attr = "LIFECYCLE_FORGET_IDLE_SECONDS"
-tier = 1
-mode = "C"
-family = "decay"
-low = 1.0
-high = 1000000.0
-"""
 
 
-@pytest.mark.usefixtures("popoto_redis")
-def test_real_ratchet_run_reads_into_the_report(monkeypatch, tmp_path):
-    monkeypatch.setitem(FAMILIES, PlantedDecayFamily.name, PlantedDecayFamily)
-    (tmp_path / "catalog.toml").write_text(REAL_CATALOG)
-    catalog = load_catalog(tmp_path / "catalog.toml")
+@pytest.mark.usefixtures("popoto_redis", "planted")
+def test_real_ratchet_run_reads_into_the_report(catalog_path, tmp_path):
+    catalog = load_catalog(catalog_path)
     storage, bank = f"sqlite:///{tmp_path / 'real.db'}", BankSpec(size=20)
     planted = catalog.resolve("planted_rate")
     result = run_ratchet([planted, catalog.resolve("placebo")], catalog, trials=6,

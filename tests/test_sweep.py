@@ -9,12 +9,10 @@ import time
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from scenarios import ScenarioResult
 from tuner.catalog import load_catalog
-from tuner.cli import main
 from tuner.evaluation import BankSpec
 from tuner.study import StudyConflictError, open_study
 from tuner.sweep import (
@@ -33,16 +31,6 @@ WEIGHT = CATALOG.resolve("initial_weight")
 DELTA = CATALOG.resolve("delta")
 SMALL = BankSpec(size=10)
 SYNTAX = "use START..END[:STEP] or V1,V2,..."
-
-
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args, **kw):
-        return runner.invoke(main, list(args), catch_exceptions=False, **kw)
-
-    return invoke
 
 
 @pytest.fixture
