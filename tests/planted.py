@@ -12,6 +12,7 @@ popoto computes at query time.
 
 from __future__ import annotations
 
+from scenarios.families import FAMILIES
 from scenarios.families.decay import DecayFamily
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
@@ -32,6 +33,11 @@ class PlantedDecayFamily(DecayFamily):
         utility = value * (1.0 + ages) ** -PLANTED_RHO
         records = build_records(seed, utility, keys=keys, importance=value, ages=ages)
         return World(seed=seed, records=records)
+
+
+# Test-only: defining the class registered it; tests add it for their own duration (fixture
+# ``planted`` in conftest), so it never leaks into parametrizations over all families.
+FAMILIES.pop(PlantedDecayFamily.name)
 
 
 # A catalog with the planted constant and a placebo: a real Defaults attribute that nothing on
