@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
-import resource
 from pathlib import Path
 
 import numpy as np

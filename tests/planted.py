@@ -12,7 +12,9 @@ popoto computes at query time.
 
 from __future__ import annotations
 
-from scenarios.families import FAMILIES
+import numpy as np
+
+from scenarios.families import FAMILIES, Family, Ranking, RunContext
 from scenarios.families.decay import DecayFamily
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
@@ -35,9 +37,41 @@ class PlantedDecayFamily(DecayFamily):
         return World(seed=seed, records=records)
 
 
-# Test-only: defining the class registered it; tests add it for their own duration (fixture
-# ``planted`` in conftest), so it never leaks into parametrizations over all families.
+def random_effect_knob(knob: float = 0.5) -> float:
+    """The frozen default argument the ``random_knob`` test constant is read from."""
+    return knob
+
+
+class RandomEffectFamily(Family):
+    """A constant that reshuffles rankings at random and has no true effect (test only).
+
+    The ranking is the latent usefulness plus heavy noise drawn from (seed, value): every value
+    changes which records come first, yet no value is better in expectation. It never touches
+    Redis, so hundreds of studies cost seconds. A gate that accepts it more than rarely is
+    reading noise.
+    """
+
+    name = "random_effect"
+    description = "rankings reshuffled by the value, no true effect (test only)"
+
+    def build_world(self, seed: ScenarioSeed) -> World:
+        keys, value, ages = base_draws(seed)
+        records = build_records(seed, value, keys=keys, importance=value, ages=ages)
+        return World(seed=seed, records=records)
+
+    def run(self, world: World, ctx: RunContext) -> Ranking:
+        knob = ctx.argument("random_knob", random_effect_knob())
+        rng = np.random.default_rng([world.seed.rng_seed, round(knob * 1_000_000)])
+        scores = {r.key: r.utility + float(rng.normal(0.0, 0.35)) for r in world.records}
+        order = sorted(scores, key=lambda key: -scores[key])
+        return Ranking(top=order[:5], scores=scores)
+
+
+# Test-only: defining the classes registered them; tests add them for their own duration
+# (fixtures ``planted`` and ``random_effect`` in conftest), so they never leak into
+# parametrizations over all families.
 FAMILIES.pop(PlantedDecayFamily.name)
+FAMILIES.pop(RandomEffectFamily.name)
 
 
 # A catalog with the planted constant and a placebo: a real Defaults attribute that nothing on
@@ -51,6 +85,14 @@ family = "planted_decay"
 low = 0.01
 high = 2.0
 log = true
+
+[constants.random_knob]
+argument = "planted:random_effect_knob:knob"
+tier = 1
+mode = "arg"
+family = "random_effect"
+low = 0.0
+high = 1.0
 
 [constants.placebo]
 attr = "LIFECYCLE_FORGET_IDLE_SECONDS"

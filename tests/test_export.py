@@ -361,14 +361,25 @@ def test_cli_does_not_create_a_missing_sqlite_database(tmp_path):
 def test_cli_refuses_a_set_the_joint_check_marked_not_ready(storage, tmp_path):
     ledger = fill_ledger(storage, DECAY, ACTED)
     ledger.set_joint({"mean": -0.02, "ci_low": -0.05, "ci_high": 0.01, "n": 30, "ready": False,
-                      "drop": "ACTED_CYCLE_STRENGTHEN_FACTOR", "leave_one_out": {}})
+                      "drop": "ACTED_CYCLE_STRENGTHEN_FACTOR", "leave_one_out": {},
+                      "confirmation": True})
     out = tmp_path / "p.patch"
     result = export("--out", str(out), "--storage", storage)
     assert result.exit_code == 2
     assert result.output == (
         "Error: the accepted set is NOT READY: joint check -0.0200 [-0.0500, +0.0100] over 30 "
-        "validation scenarios; drop ACTED_CYCLE_STRENGTHEN_FACTOR and rerun `tuner ratchet`, "
+        "confirmation scenarios; drop ACTED_CYCLE_STRENGTHEN_FACTOR and rerun `tuner ratchet`, "
         "or pass --allow-not-ready to export it anyway\n")
     assert not out.exists()
     forced = export("--out", str(out), "--storage", storage, "--allow-not-ready")
     assert forced.exit_code == 0 and out.read_text()
+
+
+def test_cli_refuses_a_set_never_checked_on_a_confirmation_bank(storage, tmp_path):
+    """A joint check on the validation seeds (older ledgers) is not a confirmation."""
+    ledger = fill_ledger(storage, DECAY)
+    ledger.set_joint({"mean": 0.02, "ci_low": 0.01, "ci_high": 0.03, "n": 30, "ready": True})
+    result = export("--out", str(tmp_path / "p.patch"), "--storage", storage)
+    assert result.exit_code == 2
+    assert "never checked on a confirmation bank" in result.output
+    assert not (tmp_path / "p.patch").exists()

@@ -4,7 +4,8 @@ import pytest
 
 from tuner.gate import Decision, GateEvidence, Reason, decide
 
-GOOD = dict(collapsed=False, train_delta=0.05, validation_delta=0.04, ci_low=0.01, ci_high=0.07)
+GOOD = dict(collapsed=False, train_delta=0.05, validation_delta=0.04, ci_low=0.01, ci_high=0.07,
+            p_value=0.001, alpha=0.05)
 
 
 def evidence(**changes):
@@ -27,9 +28,15 @@ def test_accepts_a_validated_significant_cliff_safe_improvement():
      "validation delta +0.0090 < required +0.0100"),
     ({"validation_delta": -0.01}, Reason.NO_VALIDATION_IMPROVEMENT,
      "validation delta -0.0100 < required +0.0100"),
-    ({"ci_low": 0.0}, Reason.NOT_SIGNIFICANT, "95% CI [+0.0000, +0.0700] includes 0"),
-    ({"ci_low": -0.01}, Reason.NOT_SIGNIFICANT, "95% CI [-0.0100, +0.0700] includes 0"),
+    ({"p_value": 0.05}, Reason.NOT_SIGNIFICANT,
+     "sign-flip p = 0.05 is not below alpha 0.05 (95% CI [+0.0100, +0.0700])"),
+    ({"p_value": 0.01, "alpha": 0.05 / 26}, Reason.NOT_SIGNIFICANT,
+     "sign-flip p = 0.01 is not below alpha 0.001923 (95% CI [+0.0100, +0.0700])"),
     ({"cliff_at": 0.35}, Reason.CLIFF, "too close to cliff at 0.35"),
+    ({"edge_distance": 0.019, "bound": "lower"}, Reason.AT_BOUND,
+     "the optimum is at the lower bound (within 2% of the edge): the range needs a look"),
+    ({"regressions": {"confidence": -0.03, "cyclic": -0.012}}, Reason.FAMILY_REGRESSION,
+     "family confidence gets worse (confidence -0.0300, cyclic -0.0120)"),
 ])
 def test_every_reject_reason(changes, reason, detail):
     decision = decide(evidence(**changes))
@@ -52,7 +59,28 @@ def test_margin_is_reported():
     assert decision.accept and "margin: moved from 0.5 away from a cliff" in decision.detail
 
 
+def test_a_ci_above_zero_does_not_make_a_result_significant():
+    """Significance is the sign-flip p-value; the CI is only displayed."""
+    assert decide(evidence(ci_low=0.0013, p_value=0.125)).reason == Reason.NOT_SIGNIFICANT
+
+
+def test_train_side_refusals_need_no_validation():
+    """At bound, cliff and train regression refuse even with no validation evidence at all."""
+    unvalidated = dict(validated=False, validation_delta=0.0, p_value=1.0)
+    assert decide(evidence(edge_distance=0.0, **unvalidated)).reason == Reason.AT_BOUND
+    assert decide(evidence(cliff_at=0.2, **unvalidated)).reason == Reason.CLIFF
+    assert decide(evidence(edge_distance=0.3, **unvalidated)).reason == \
+        Reason.NO_VALIDATION_IMPROVEMENT
+
+
+def test_a_family_regression_refuses_even_a_large_overall_gain():
+    decision = decide(evidence(validation_delta=0.2, p_value=1e-6,
+                               regressions={"write_filter": -0.011}))
+    assert decision.reason == Reason.FAMILY_REGRESSION and "write_filter" in decision.detail
+
+
 def test_reasons_are_a_closed_set():
     assert {r.value for r in Reason} == {"accepted", "no sensitivity",
                                          "no validation improvement", "not significant",
-                                         "train regression", "cliff"}
+                                         "train regression", "cliff", "at bound",
+                                         "family regression"}

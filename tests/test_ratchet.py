@@ -6,7 +6,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from tuner import ratchet as ratchet_module
+from tuner import comparison
 from tuner.catalog import load_catalog
 from tuner.cli import main
 from tuner.evaluation import BankSpec, Evaluation, evaluate_values
@@ -18,6 +18,8 @@ from tuner.validation import validate_study
 pytestmark = pytest.mark.usefixtures("popoto_redis")
 
 SMALL = BankSpec(size=20)
+PLANTED_BANK = BankSpec(size=40)  # 20 held-out scenarios: enough for the planted effect
+CONFIRM = BankSpec(size=20, base_seed=7)
 PLACEBO_SEEDS = range(10)
 
 
@@ -32,9 +34,10 @@ def study_and_validate(constant, storage, seed, bank=SMALL, trials=6, batch=6):
 
 def test_planted_optimum_is_accepted(planted, catalog_path, tmp_path):
     constant = load_catalog(catalog_path).resolve("planted_rate")
-    result = study_and_validate(constant, f"sqlite:///{tmp_path / 'p.db'}", seed=0, trials=10)
+    result = study_and_validate(constant, f"sqlite:///{tmp_path / 'p.db'}", seed=0, trials=10,
+                                bank=PLANTED_BANK)
     assert result.decision.accept, result.decision
-    assert result.proposal > 0.2 and result.validation.ci_low > 0
+    assert result.proposal > 0.2 and result.validation.p_value < 0.05
 
 
 @pytest.mark.parametrize("name", ["placebo", "CHI_SQUARED_P_THRESHOLD"])
@@ -51,15 +54,16 @@ def test_placebo_is_never_accepted_over_ten_study_seeds(name, catalog_path, tmp_
 
 def test_placebo_is_rejected_even_if_collapse_detection_were_fooled(monkeypatch, catalog_path,
                                                                     tmp_path):
-    """Second line of defence: with identical scores the validated delta is exactly zero."""
+    """Second line of defence: with identical scores the train delta is exactly zero, so the
+    proposal is refused on train and validation is never even looked at."""
     from tuner import validation
 
     monkeypatch.setattr(validation, "is_collapsed", lambda done: False)
     constant = load_catalog(catalog_path).resolve("placebo")
     result = study_and_validate(constant, f"sqlite:///{tmp_path / 'f.db'}", seed=3,
                                 bank=BankSpec(size=10), trials=4, batch=3)
-    assert not result.decision.accept
-    assert result.train_delta == 0.0 and result.validation.mean == 0.0
+    assert not result.decision.accept and result.decision.reason.value == "train regression"
+    assert result.train_delta == 0.0 and result.validation is None
 
 
 def test_ratchet_carries_accepted_values_forward_and_resumes(planted, catalog_path, tmp_path):
@@ -67,7 +71,8 @@ def test_ratchet_carries_accepted_values_forward_and_resumes(planted, catalog_pa
     storage = f"sqlite:///{tmp_path / 'r.db'}"
     constants = [catalog.resolve("planted_rate"), catalog.resolve("placebo")]
     seen = []
-    result = run_ratchet(constants, catalog, trials=8, storage=storage, batch=6, bank=SMALL,
+    result = run_ratchet(constants, catalog, trials=8, storage=storage, batch=6,
+                         bank=PLANTED_BANK, confirmation=CONFIRM,
                          on_record=lambda r, resumed: seen.append((r.constant, resumed)))
     planted_record, placebo_record = result.records
     assert planted_record.decision == "ACCEPT" and placebo_record.reason == "no sensitivity"
@@ -75,19 +80,21 @@ def test_ratchet_carries_accepted_values_forward_and_resumes(planted, catalog_pa
     assert "-base" in placebo_record.study_name
     placebo_study = optuna.load_study(study_name=placebo_record.study_name, storage=storage)
     first = min(placebo_study.trials, key=lambda t: t.number)
-    train, _ = SMALL.pools("decay")
-    seeds = [s for s in train if s.seed_id in first.user_attrs["sampled_seeds"]]
+    train, _ = PLANTED_BANK.pools("decay")
     with_accepted = evaluate_values({catalog.resolve("planted_rate"): planted_record.proposal},
-                                    seeds)
+                                    train)
     assert first.value == pytest.approx(with_accepted.mean_ndcg)
-    assert first.value != pytest.approx(evaluate_values({}, seeds).mean_ndcg)
-    # joint check over the accepted set
-    assert result.joint["n"] == len(SMALL.pools("planted_decay")[1])
-    assert result.joint["ready"] is True
+    assert first.value != pytest.approx(evaluate_values({}, train).mean_ndcg)
+    # every catalog constant could be decided on these validation seeds: alpha / 3 each
+    assert planted_record.extra["alpha"] == pytest.approx(0.05 / 3)
+    # the confirmation check runs on the confirmation bank, never on the validation seeds
+    assert result.joint["n"] == CONFIRM.size and result.joint["bank"] == CONFIRM.tag
+    assert result.joint["ready"] is True and result.joint["confirmation"] is True
     # resume: nothing is redone
     studies_before = set(optuna.get_all_study_names(storage=storage))
     seen.clear()
-    again = run_ratchet(constants, catalog, trials=8, storage=storage, batch=6, bank=SMALL,
+    again = run_ratchet(constants, catalog, trials=8, storage=storage, batch=6,
+                        bank=PLANTED_BANK, confirmation=CONFIRM,
                         on_record=lambda r, resumed: seen.append((r.constant, resumed)))
     assert seen == [("planted_rate", True), ("placebo", True)]
     assert set(optuna.get_all_study_names(storage=storage)) == studies_before
@@ -114,9 +121,9 @@ def test_joint_check_names_the_acceptance_to_drop(monkeypatch):
         return Evaluation(tuple(ScenarioResult(label=s.label, ndcg=score + 0.001 * s.seed_id,
                                                spearman=0, top=(), seconds=0) for s in seeds))
 
-    monkeypatch.setattr(ratchet_module, "evaluate_values", fake)
+    monkeypatch.setattr(comparison, "evaluate_values", fake)
     records = [_record(a.name, 0.3), _record(b.name, 0.6)]
-    joint = joint_check(records, catalog, BankSpec(size=10))
+    joint = joint_check(records, catalog, BankSpec(size=10, base_seed=7))
     assert joint["ready"] is False and joint["drop"] == "decay_rate"
     assert joint["mean"] == pytest.approx(-0.05)
     assert joint["leave_one_out"]["decay_rate"] == pytest.approx(0.1)
@@ -136,7 +143,7 @@ def test_ratchet_cli_prints_the_summary_and_json(planted, catalog_path, tmp_path
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "RATCHET SUMMARY" in result.output
-    assert "Joint check: nothing accepted — no patch to review" in result.output
+    assert "Confirmation: nothing accepted — no patch to review" in result.output
     data = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
     assert data["records"][0]["reason"] == "no sensitivity"
     ledger = Ledger(storage=storage, bank_tag=BankSpec(size=10).tag)
@@ -152,3 +159,11 @@ def test_ratchet_from_a_fresh_directory_creates_the_default_storage(tmp_path, mo
                                        str(catalog_path)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "studies" / "tuner.db").exists()
+
+
+def test_the_confirmation_bank_must_differ_from_the_decision_bank(run, catalog_path, tmp_path):
+    result = run("ratchet", "--constants", "placebo", "--base-seed", "5",
+                 "--confirm-base-seed", "5", "--catalog", str(catalog_path),
+                 "--storage", f"sqlite:///{tmp_path / 'c.db'}")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: --confirm-base-seed must differ from --base-seed")

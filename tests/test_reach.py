@@ -1,36 +1,38 @@
-"""Reach: every catalog constant changes what popoto returns, or is proven unreachable.
+"""The reach matrix: every constant reaches popoto in exactly the families the catalog lists.
 
-Checking that an attribute changed proves nothing. For each reachable constant, the same train
-scenarios are run at the catalog's ``low`` and ``high``: at least one must rank or score
-differently. For each constant marked unreachable, the same runs must be identical.
+Checking that an attribute changed proves nothing. For each constant and each family, the same
+train scenarios run at popoto's default and at the catalog's ``low`` and ``high``: a listed
+family must change popoto's output (top k or order) on some seed; an unlisted one must not
+change it on any. A constant marked unreachable must change nothing anywhere.
 """
 
 import pytest
 
 from scenarios.families import FAMILIES
 from tuner.catalog import load_catalog
-from tuner.evaluation import BankSpec, evaluate_values
+from tuner.evaluation import BankSpec
+from tuner.reach import reaches
 
 CATALOG = load_catalog()
-SEEDS_PER_CHECK = 6
+LISTED_SEEDS = 8  # a listed family must show reach within this many seeds
+UNLISTED_SEEDS = 3  # an unlisted family must show none on these
+HARNESS_FAMILIES = sorted(FAMILIES)
 
 
-def outcomes(constant, value):
-    train, _ = BankSpec(size=10).pools(constant.family)
-    evaluation = evaluate_values({constant: value}, train[:SEEDS_PER_CHECK])
-    assert not evaluation.errors, evaluation.errors
-    return [(r.top, round(r.ndcg, 9), round(r.spearman, 9)) for r in evaluation.results]
+def seeds(family, count):
+    return BankSpec(size=20).pools(family)[0][:count]
 
 
 @pytest.mark.usefixtures("popoto_redis")
 @pytest.mark.parametrize("constant", list(CATALOG), ids=lambda c: c.name)
-def test_constant_reaches_popoto_or_is_proven_unreachable(constant):
-    if constant.family not in FAMILIES:
-        pytest.fail(f"{constant.name}: family {constant.family!r} is not implemented")
-    low, high = outcomes(constant, constant.low), outcomes(constant, constant.high)
-    if constant.reachable:
-        assert low != high, f"{constant.name} changed nothing between {constant.low} and " \
-                            f"{constant.high} on {SEEDS_PER_CHECK} seeds of {constant.family}"
-    else:
-        assert low == high, f"{constant.name} is marked unreachable ({constant.reason}) " \
-                            "but changed the result"
+def test_constant_reaches_exactly_its_listed_families(constant):
+    listed = set(constant.reached_families)
+    assert listed <= set(HARNESS_FAMILIES), f"{constant.name}: unknown family in {listed}"
+    for family in HARNESS_FAMILIES:
+        if constant.reachable and family in listed:
+            assert reaches(constant, seeds(family, LISTED_SEEDS)), \
+                f"{constant.name} is listed for {family} but changed nothing there"
+        else:
+            assert not reaches(constant, seeds(family, UNLISTED_SEEDS)), \
+                f"{constant.name} changes popoto's output in {family}, which the catalog " \
+                f"does not list (families = {sorted(listed)})"

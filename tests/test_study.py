@@ -42,10 +42,32 @@ def test_study_starts_from_the_default_and_records_the_sample(tmp_path):
     assert summary.default_score == trials[0].value
     assert trials[1].user_attrs["sampled_seeds"] != trials[2].user_attrs["sampled_seeds"]
     attrs = trials[1].user_attrs
-    assert len(attrs["ndcg"]) == 3 and len(attrs["spearman"]) == 3
-    assert trials[1].value == pytest.approx(sum(attrs["ndcg"].values()) / 3, abs=1e-5)
-    assert all(not label.startswith("decay:") or int(label.split(":")[1]) % 10 < 7
-               for label in attrs["ndcg"]), "a validation seed reached a study"
+    families = DECAY.reached_families
+    assert len(families) > 1, "decay_rate is read by several families"
+    assert len(attrs["ndcg"]) == 3 * len(families) and len(attrs["spearman"]) == 3 * len(families)
+    assert {label.split(":")[0] for label in attrs["ndcg"]} == set(families)
+    assert set(attrs["deltas"]) == set(attrs["ndcg"]) and set(attrs["family_deltas"]) == \
+        set(families)
+    assert all(int(label.split(":")[1]) % 10 < 5 for label in attrs["ndcg"]), \
+        "a validation seed reached a study"
+
+
+def test_a_trial_value_is_the_baseline_plus_its_paired_delta(tmp_path):
+    """Paired: baseline whole-pool mean per family + mean delta on the trial's own sample."""
+    from tuner.evaluation import evaluate_values
+
+    small_study(tmp_path, trials=3)
+    trial = completed(open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL))[1]
+    expected = []
+    for family in DECAY.reached_families:
+        base = evaluate_values({}, SMALL.pools(family)[0]).mean_ndcg
+        deltas = [d for label, d in trial.user_attrs["deltas"].items()
+                  if label.startswith(family + ":")]
+        assert len(deltas) == 3
+        expected.append(base + sum(deltas) / 3)
+    assert trial.value == pytest.approx(sum(expected) / len(expected), abs=1e-5)
+    raw = sum(trial.user_attrs["ndcg"].values()) / len(trial.user_attrs["ndcg"])
+    assert trial.user_attrs["raw_mean"] == pytest.approx(raw, abs=1e-5)
 
 
 def test_same_seed_in_a_fresh_study_reproduces_the_values(tmp_path):

@@ -355,7 +355,7 @@ def test_text_table_marks_default_best_and_cliffs(fake, db):
     assert table[2].startswith("0.1            ") and table[2].endswith("default")
     assert table[3].startswith("0.2") and table[3].endswith("◀ best")
     assert any(x.startswith("curve    decay_rate 0.1 ") for x in lines)
-    assert "  decay_rate 0.3 -> 0.4: mean drops 0.4000 (0.7914 -> 0.3914)" in lines
+    assert "  decay_rate 0.3 -> 0.4: mean drops 0.4000 (0.7920 -> 0.3920)" in lines
     assert "\x1b[1m" in sweep_text(report, color=True)
     assert "\x1b[" not in sweep_text(report)
 

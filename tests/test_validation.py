@@ -1,4 +1,4 @@
-"""The validator on synthetic landscapes (no Redis): proposal choice, CI, cliffs, margin."""
+"""The validator on synthetic landscapes (no Redis): proposal choice, tests, cliffs, margin."""
 
 import math
 
@@ -7,11 +7,12 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 from scenarios.runner import ScenarioResult
-from tuner import validation
+from tuner import comparison
 from tuner.catalog import Constant
+from tuner.comparison import compare_evaluations
 from tuner.evaluation import BankSpec, Evaluation
 from tuner.gate import Reason
-from tuner.validation import paired_comparison, probe_points, validate_study
+from tuner.validation import probe_points, validate_study
 
 X = Constant(name="x", tier=1, family="decay", low=0.0, high=1.0, mode="C", attr="DECAY_RATE")
 
@@ -27,7 +28,7 @@ def install_landscape(monkeypatch, curve):
             ScenarioResult(label=s.label, ndcg=curve(x) + 0.001 * (s.seed_id % 7), spearman=0.0,
                            top=(), seconds=0.0) for s in seeds))
 
-    monkeypatch.setattr(validation, "evaluate_values", fake_evaluate)
+    monkeypatch.setattr(comparison, "evaluate_values", fake_evaluate)
     return calls
 
 
@@ -49,7 +50,8 @@ def test_smooth_improvement_is_accepted(monkeypatch):
     study = study_with([(0.1, 0.55), (0.6, 0.8), (0.9, 0.6), (0.3, 0.6)])
     result = validate_study(study, X, bank=BankSpec(size=20))
     assert result.decision.reason == Reason.ACCEPTED
-    assert result.proposal == 0.6 and result.validation.n == 6
+    assert result.proposal == 0.6 and result.validation.n == 10
+    assert result.validation.p_value < 0.05 and list(result.validation.families) == ["decay"]
     assert result.train_delta == pytest.approx(smooth_peak(0.6) - smooth_peak(0.1))
     assert result.cliff["cliff_at"] is None
 
@@ -107,20 +109,77 @@ def test_collapsed_study_is_rejected_without_evaluating(monkeypatch):
     assert calls == []
 
 
-def test_paired_bootstrap_is_seeded_and_pairs_by_scenario():
-    def ev(scores):
-        return Evaluation(tuple(ScenarioResult(label=k, ndcg=v, spearman=0, top=(), seconds=0)
-                                for k, v in scores.items()))
+def ev(scores):
+    return Evaluation(tuple(ScenarioResult(label=k, ndcg=v, spearman=0, top=(), seconds=0)
+                            for k, v in scores.items()))
 
-    a = ev({"s:1": 0.9, "s:2": 0.5, "s:3": 0.7, "s:4": 0.6, "s:5": 0.2})
-    b = ev({"s:5": 0.3, "s:4": 0.4, "s:3": 0.8, "s:2": 0.3, "s:1": 0.6})
-    first, second = paired_comparison(a, b), paired_comparison(a, b)
+
+def test_comparison_is_seeded_and_pairs_by_scenario():
+    a = {"s": ev({"s:1": 0.9, "s:2": 0.5, "s:3": 0.7, "s:4": 0.6, "s:5": 0.2})}
+    b = {"s": ev({"s:5": 0.3, "s:4": 0.4, "s:3": 0.8, "s:2": 0.3, "s:1": 0.6})}
+    first, second = compare_evaluations(a, b), compare_evaluations(a, b)
     assert first == second
     assert first.deltas["s:1"] == pytest.approx(0.3) and first.n == 5
     assert first.ci_low < first.mean < first.ci_high
-    assert first.ci_low < 0  # mixed deltas: not significant
-    same = paired_comparison(a, a)
-    assert (same.mean, same.ci_low, same.ci_high) == (0.0, 0.0, 0.0)
+    assert first.p_value > 0.05  # mixed deltas: not significant
+    same = compare_evaluations(a, a)
+    assert (same.mean, same.p_value) == (0.0, 1.0)
+
+
+def test_families_weigh_equally_and_each_is_judged():
+    """A big family cannot hide a small one's loss: means are per family, then averaged."""
+    big = {f"a:{i}": 0.6 for i in range(40)}
+    small = {f"b:{i}": 0.5 for i in range(4)}
+    candidate = {"a": ev({k: v + 0.05 for k, v in big.items()}),
+                 "b": ev({k: v - 0.04 for k, v in small.items()})}
+    result = compare_evaluations(candidate, {"a": ev(big), "b": ev(small)})
+    assert result.mean == pytest.approx((0.05 - 0.04) / 2)
+    assert result.families["b"].mean == pytest.approx(-0.04)
+    assert result.regressions(tolerance=0.01) == {"b": pytest.approx(-0.04)}
+
+
+def test_a_loss_in_a_reached_family_is_a_family_regression(monkeypatch):
+    """The proposal wins on its own family but loses where popoto also reads it."""
+    def fake_evaluate(values, seeds):
+        x = next(v for c, v in values.items() if c.name == "xy") if values else 0.1
+        return Evaluation(tuple(ScenarioResult(
+            label=s.label, ndcg=(smooth_peak(x) if s.family == "decay" else 0.7 - 0.05 * x)
+            + 0.001 * (s.seed_id % 7), spearman=0.0, top=(), seconds=0.0) for s in seeds))
+
+    monkeypatch.setattr(comparison, "evaluate_values", fake_evaluate)
+    xy = Constant(name="xy", tier=1, family="decay", families=("decay", "confidence"), low=0.0,
+                  high=1.0, mode="C", attr="DECAY_RATE")
+    study = optuna.create_study(direction="maximize")
+    for i, (x, value) in enumerate([(0.1, 0.55), (0.6, 0.8), (0.9, 0.6)]):
+        study.add_trial(optuna.trial.create_trial(
+            params={"xy": x}, distributions={"xy": FloatDistribution(0.0, 1.0)}, value=value,
+            user_attrs={"deltas": {f"decay:{i}": value - 0.55}}))
+    result = validate_study(study, xy, bank=BankSpec(size=20))
+    assert result.validation.mean > 0.01 and result.validation.p_value < 0.05
+    assert result.decision.reason == Reason.FAMILY_REGRESSION
+    assert "confidence" in result.decision.detail
+    assert set(result.validation.families) == {"decay", "confidence"}
+
+
+def test_a_proposal_at_the_search_edge_is_not_accepted(monkeypatch):
+    """The best value pressed against the range says the range needs a look, not "accept"."""
+    install_landscape(monkeypatch, lambda x: 0.5 + 0.3 * x)
+    study = study_with([(0.1, 0.53), (0.995, 0.8), (0.5, 0.65)])
+    result = validate_study(study, X, bank=BankSpec(size=20))
+    assert result.decision.reason == Reason.AT_BOUND and "upper bound" in result.decision.detail
+    assert result.validation is None  # refused on train: validation never looked at
+
+
+def test_the_meaning_interval_and_hard_limits_narrow_the_search(catalog):
+    signal = Constant(name="s", tier=1, family="decay", low=0.01, high=0.9, mode="A",
+                      attr="COMPETITIVE_SUPPRESSION_SIGNAL", meaning_high=0.5, meaning="x")
+    assert (signal.search_low, signal.search_high) == (0.01, 0.5)
+    assert signal.edge_distance(0.495) < 0.02
+    weight = catalog.resolve("initial_weight")
+    assert weight.search_high <= weight.hard_limits()["CO_OCCURRENCE_WEIGHT_CAP"]
+    assert weight.edge_distance(weight.hard_limits()["CO_OCCURRENCE_WEIGHT_CAP"]) == 0.0
+    hop = catalog.resolve("decay_per_hop")
+    assert hop.search_high * 1.0 < 1.0  # CAP * value < 1
 
 
 def test_probes_are_ten_percent_of_the_range_and_stay_inside():

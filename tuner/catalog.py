@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -52,10 +53,68 @@ class Constant:
     reason: str = ""
     alias_modules: tuple[str, ...] = field(default_factory=tuple)
     upper_bound_attr: str | None = None
+    reciprocal_bound_attr: str | None = None
+    families: tuple[str, ...] = ()
+    meaning_low: float | None = None
+    meaning_high: float | None = None
+    meaning: str = ""
 
     @property
     def reachable(self) -> bool:
         return self.reach == "reachable"
+
+    @property
+    def reached_families(self) -> tuple[str, ...]:
+        """Every family where popoto's ranking reads this constant, its own family first.
+
+        ``tests/test_reach.py`` measures the matrix; a constant is scored, validated and
+        confirmed on all of these, never on its own family alone.
+        """
+        rest = tuple(f for f in self.families if f != self.family)
+        return (self.family, *rest)
+
+    @property
+    def search_low(self) -> float:
+        """Lower edge of the search: the range, narrowed to where the constant keeps its meaning."""
+        return max(self.low, self.meaning_low) if self.meaning_low is not None else self.low
+
+    @property
+    def search_high(self) -> float:
+        """Upper edge: the range, the meaning interval and popoto's own hard limits."""
+        high = self.high if self.meaning_high is None else min(self.high, self.meaning_high)
+        for limit in self.hard_limits().values():
+            high = min(high, limit)
+        return high
+
+    def hard_limits(self) -> dict[str, float]:
+        """popoto's own bounds on the value (it raises beyond them), read from the installed popoto.
+
+        ``upper_bound_attr``: value <= that attribute. ``reciprocal_bound_attr``: attribute *
+        value < 1, so the value stays strictly below 1 / attribute (the largest float below it).
+        """
+        if not (self.upper_bound_attr or self.reciprocal_bound_attr):
+            return {}
+        from popoto.fields.constants import Defaults
+
+        limits = {}
+        if self.upper_bound_attr:
+            limits[self.upper_bound_attr] = float(getattr(Defaults, self.upper_bound_attr))
+        if self.reciprocal_bound_attr:
+            bound = 1.0 / float(getattr(Defaults, self.reciprocal_bound_attr))
+            limits[f"1/{self.reciprocal_bound_attr}"] = math.nextafter(bound, -math.inf)
+        return limits
+
+    def edge_distance(self, value: float) -> float:
+        """Distance of ``value`` to the nearer search edge, as a fraction of the search width.
+
+        Measured in log space for log-scale constants, so "2% from the edge" means the same
+        thing at every scale.
+        """
+        low, high, x = self.search_low, self.search_high, float(value)
+        if self.log:
+            low, high, x = math.log(low), math.log(high), math.log(max(x, 1e-300))
+        width = high - low
+        return min(x - low, high - x) / width if width > 0 else 0.0
 
     def default(self) -> float:
         """popoto's current value: the ``Defaults`` attribute, or the frozen argument default."""
@@ -167,6 +226,11 @@ def _parse_entry(name: str, entry: dict, path: Path) -> Constant:
             reason=str(entry.get("reason", "")),
             alias_modules=tuple(entry.get("alias_modules", ())),
             upper_bound_attr=entry.get("upper_bound_attr"),
+            reciprocal_bound_attr=entry.get("reciprocal_bound_attr"),
+            families=tuple(str(f) for f in entry.get("families", ())),
+            meaning_low=_optional_float(entry.get("meaning_low")),
+            meaning_high=_optional_float(entry.get("meaning_high")),
+            meaning=str(entry.get("meaning", "")),
         )
     except KeyError as exc:
         raise CatalogError(f"{path}: constant {name!r} lacks required key {exc}") from None
@@ -181,11 +245,24 @@ def _parse_entry(name: str, entry: dict, path: Path) -> Constant:
         problems.append(f"reach must be one of {REACH_STATUSES}, got {constant.reach!r}")
     if constant.reach == "unreachable" and not constant.reason:
         problems.append("reach = 'unreachable' needs a reason")
+    if constant.families and constant.family not in constant.families:
+        problems.append(f"families must include family {constant.family!r}, "
+                        f"got {list(constant.families)}")
+    if not constant.search_low < constant.search_high:
+        problems.append(f"the meaning interval [{constant.meaning_low}, {constant.meaning_high}] "
+                        f"leaves nothing of the range [{constant.low}, {constant.high}]")
+    if (constant.meaning_low is not None or constant.meaning_high is not None) \
+            and not constant.meaning:
+        problems.append("meaning_low/meaning_high need a meaning (why the value must stay there)")
     if not (constant.attr or constant.argument):
         problems.append("one of attr (a Defaults attribute) or argument is required")
     if problems:
         raise CatalogError(f"{path}: constant {name!r}: " + "; ".join(problems))
     return constant
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _check_unique_spellings(constants: tuple[Constant, ...], path: Path) -> None:

@@ -18,9 +18,15 @@ from tuner.catalog import Catalog, CatalogError, Constant, UnknownConstantError,
 from tuner.evaluation import BankSpec
 from tuner.gate import DEFAULT_MIN_IMPROVEMENT
 from tuner.ledger import LedgerRecord
-from tuner.ratchet import DEFAULT_RATCHET_TRIALS, run_ratchet, select_constants
+from tuner.ratchet import (
+    DEFAULT_CONFIRMATION,
+    DEFAULT_RATCHET_TRIALS,
+    run_ratchet,
+    select_constants,
+)
 from tuner.ratchet import summary_text as ratchet_summary_text
 from tuner.redis_server import RedisTarget, RedisUnavailableError, redis_target
+from tuner.stats import DEFAULT_ALPHA
 from tuner.study import (
     DEFAULT_BATCH,
     DEFAULT_SEED,
@@ -179,6 +185,10 @@ def study_options(func: Callable) -> Callable:
 
 
 def gate_options(func: Callable) -> Callable:
+    func = click.option("--alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+                        default=DEFAULT_ALPHA, show_default=True,
+                        help="False-accept rate: one decision's level (ratchet: the whole "
+                             "run's, split over its decisions).")(func)
     func = click.option("--top", type=click.IntRange(min=1), default=DEFAULT_TOP,
                         show_default=True,
                         help="Trials re-scored on the whole train pool.")(func)
@@ -222,7 +232,7 @@ def interruptible(storage: str, close: Callable[[], None] = lambda: None) -> Ite
 def optimize_command(
     constant_name: str, trials: int, study_name: str | None, no_validate: bool, seed: int,
     batch: int, storage: str, redis_url: str | None, bank_size: int, base_seed: int,
-    catalog_path: str | None, as_json: bool, top: int, min_improvement: float,
+    catalog_path: str | None, as_json: bool, top: int, min_improvement: float, alpha: float,
 ) -> None:
     """Run (or resume) the Optuna study of one constant, then validate and gate it."""
     catalog = load_catalog_or_fail(catalog_path)
@@ -240,7 +250,8 @@ def optimize_command(
         if not no_validate:
             validation = validate_and_record(constant, storage=storage, study_name=study_name,
                                              seed=seed, batch=batch, bank=bank, top=top,
-                                             min_improvement=min_improvement)
+                                             min_improvement=min_improvement, alpha=alpha,
+                                             progress=stage_reporter(not as_json))
     if as_json:
         emit_json({**summary.to_dict(), "redis": target.description,
                    "validation": validation.to_dict() if validation else None})
@@ -252,13 +263,21 @@ def optimize_command(
         click.echo(validation_text(validation))
 
 
+def stage_reporter(enabled: bool) -> Callable[[str], None] | None:
+    """One stderr line per validation stage (on a terminal), so validation never looks hung."""
+    if not (enabled and sys.stderr.isatty()):
+        return None
+    return lambda message: click.echo(f"validate: {message}", err=True)
+
+
 def validate_and_record(constant: Constant, *, storage: str, study_name: str | None, seed: int,
-                        batch: int, bank: BankSpec, top: int,
-                        min_improvement: float) -> ValidationResult:
+                        batch: int, bank: BankSpec, top: int, min_improvement: float,
+                        alpha: float = DEFAULT_ALPHA,
+                        progress: Callable[[str], None] | None = None) -> ValidationResult:
     study = open_study(constant, storage=storage, study_name=study_name, seed=seed,
                        batch=batch, bank=bank)
     result = validate_study(study, constant, bank=bank, top=top,
-                            min_improvement=min_improvement)
+                            min_improvement=min_improvement, alpha=alpha, progress=progress)
     record_validation(study, result)
     return result
 
@@ -271,7 +290,7 @@ def validate_and_record(constant: Constant, *, storage: str, study_name: str | N
 def validate_command(
     constant_name: str, study_name: str | None, seed: int, batch: int, storage: str,
     redis_url: str | None, bank_size: int, base_seed: int, catalog_path: str | None,
-    as_json: bool, top: int, min_improvement: float,
+    as_json: bool, top: int, min_improvement: float, alpha: float,
 ) -> None:
     """Validate a finished study on held-out seeds and gate its proposal."""
     catalog = load_catalog_or_fail(catalog_path)
@@ -285,7 +304,8 @@ def validate_command(
     with redis_or_fail(redis_url), interruptible(storage):
         result = validate_and_record(constant, storage=storage, study_name=name, seed=seed,
                                      batch=batch, bank=bank, top=top,
-                                     min_improvement=min_improvement)
+                                     min_improvement=min_improvement, alpha=alpha,
+                                     progress=stage_reporter(not as_json))
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -301,12 +321,18 @@ def validate_command(
               help="Comma-separated constants instead of a tier, in this order.")
 @click.option("--trials", type=click.IntRange(min=1), default=DEFAULT_RATCHET_TRIALS,
               show_default=True, help="Completed trials per constant.")
+@click.option("--confirm-base-seed", type=int, default=DEFAULT_CONFIRMATION.base_seed,
+              show_default=True,
+              help="Base seed of the confirmation bank (must differ from --base-seed).")
+@click.option("--confirm-size", type=click.IntRange(min=10), default=DEFAULT_CONFIRMATION.size,
+              show_default=True, help="Seeds per family in the confirmation bank.")
 @study_options
 @gate_options
 def ratchet_command(
-    tier: str, names: str | None, trials: int, seed: int, batch: int, storage: str,
-    redis_url: str | None, bank_size: int, base_seed: int, catalog_path: str | None,
-    as_json: bool, top: int, min_improvement: float,
+    tier: str, names: str | None, trials: int, confirm_base_seed: int, confirm_size: int,
+    seed: int, batch: int, storage: str, redis_url: str | None, bank_size: int,
+    base_seed: int, catalog_path: str | None, as_json: bool, top: int,
+    min_improvement: float, alpha: float,
 ) -> None:
     """optimize -> validate -> gate for each constant; accepted values carry forward."""
     catalog = load_catalog_or_fail(catalog_path)
@@ -316,6 +342,10 @@ def ratchet_command(
     except UnknownConstantError as exc:
         fail(str(exc))
     bank = BankSpec(size=bank_size, base_seed=base_seed)
+    if confirm_base_seed == base_seed:
+        fail(f"--confirm-base-seed must differ from --base-seed (both {base_seed}): the "
+             "confirmation bank must be one no decision has looked at")
+    confirmation = BankSpec(size=confirm_size, base_seed=confirm_base_seed)
     storage_or_fail(storage)
     started = time.perf_counter()
 
@@ -327,7 +357,8 @@ def ratchet_command(
 
     with redis_or_fail(redis_url), interruptible(storage):
         result = run_ratchet(constants, catalog, trials=trials, storage=storage, seed=seed,
-                             batch=batch, bank=bank, min_improvement=min_improvement, top=top,
+                             batch=batch, bank=bank, confirmation=confirmation,
+                             min_improvement=min_improvement, alpha=alpha, top=top,
                              on_record=on_record)
     result.seconds = round(time.perf_counter() - started, 1)
     if as_json:

@@ -1,7 +1,10 @@
 """Evaluate one set of constant values on a list of scenarios: the single path every caller uses.
 
-The objective, the validator and grid sweeps all score values through ``evaluate_values``, so a
-value means the same thing wherever it is measured.
+The objective, the validator, the ratchet's checks and grid sweeps all score values through
+``evaluate_values``, so a value means the same thing wherever it is measured. Results are
+deterministic in (values, scenario), so each pair is evaluated once per process and memoised:
+the baseline, the top-k re-scoring, the cliff probes, validation and the joint check never
+score the same pair twice.
 """
 
 from __future__ import annotations
@@ -13,9 +16,17 @@ import numpy as np
 
 from scenarios import ScenarioResult, ScenarioSeed, evaluate_scenario, split_bank
 from scenarios.runner import family_bank
-from scenarios.seeds import DEFAULT_BANK_SIZE, DEFAULT_BASE_SEED, DEFAULT_VALIDATION_FRACTION
+from scenarios.seeds import DEFAULT_BASE_SEED
 from tuner.catalog import Constant
 from tuner.overrides import applied_constants
+
+DEFAULT_BANK_SIZE = 100
+DEFAULT_VALIDATION_FRACTION = 0.5  # 50 train / 50 held-out per family: enough to see 0.01
+CONFIRMATION_BASE_SEED = 20270101  # a bank no decision ever looks at: the final joint check
+MEMO_LIMIT = 500_000
+
+ValuesKey = tuple[tuple[str, str, float], ...]
+_MEMO: dict[tuple[ValuesKey, ScenarioSeed], ScenarioResult] = {}
 
 
 @dataclass(frozen=True)
@@ -28,12 +39,18 @@ class BankSpec:
 
     def pools(self, family: str) -> tuple[list[ScenarioSeed], list[ScenarioSeed]]:
         """(train, validation) seeds of ``family``; validation seeds never reach a study."""
-        bank = family_bank(family, size=self.size, base_seed=self.base_seed)
-        return split_bank(bank, self.validation_fraction)
+        return split_bank(self.bank(family), self.validation_fraction)
+
+    def bank(self, family: str) -> list[ScenarioSeed]:
+        """Every seed of ``family`` in this bank (the confirmation check uses them all)."""
+        return family_bank(family, size=self.size, base_seed=self.base_seed)
 
     @property
     def tag(self) -> str:
-        return f"b{self.base_seed}n{self.size}"
+        tag = f"b{self.base_seed}n{self.size}"
+        if self.validation_fraction != DEFAULT_VALIDATION_FRACTION:
+            tag += f"v{round(100 * self.validation_fraction)}"
+        return tag
 
 
 @dataclass(frozen=True)
@@ -59,25 +76,84 @@ class Evaluation:
         return {r.label: r.ndcg for r in self.results}
 
 
+def values_key(values: Mapping[Constant, float]) -> ValuesKey:
+    """A canonical, hashable form of ``values``; a constant at popoto's default is left out.
+
+    Applying popoto's current value is the same as applying nothing, so ``{}`` and
+    ``{decay_rate: 0.1}`` share one memo entry.
+    """
+    items = []
+    for constant, value in values.items():
+        if float(value) == float(constant.default()):
+            continue
+        items.append((constant.name, constant.attr or constant.argument or "", float(value)))
+    return tuple(sorted(items))
+
+
 def evaluate_values(
     values: Mapping[Constant, float], seeds: Sequence[ScenarioSeed]
 ) -> Evaluation:
-    """Apply ``values`` (restored afterwards, whatever happens) and run every seed."""
-    with applied_constants(values) as arguments:
-        results = tuple(evaluate_scenario(seed, arguments=arguments) for seed in seeds)
-    return Evaluation(results=results)
+    """Score every seed under ``values``; each (values, seed) pair runs on popoto once.
+
+    The values are applied (and restored, whatever happens) only when some seed is not yet
+    memoised. A lost Redis connection propagates and memoises nothing.
+    """
+    key = values_key(values)
+    missing = [seed for seed in dict.fromkeys(seeds) if (key, seed) not in _MEMO]
+    if missing:
+        if len(_MEMO) + len(missing) > MEMO_LIMIT:
+            _MEMO.clear()
+        with applied_constants(values) as arguments:
+            fresh = [(seed, evaluate_scenario(seed, arguments=arguments)) for seed in missing]
+        _MEMO.update(((key, seed), result) for seed, result in fresh)
+    return Evaluation(results=tuple(_MEMO[(key, seed)] for seed in seeds))
+
+
+def clear_memo() -> None:
+    """Forget every memoised result (tests that count real popoto runs call this)."""
+    _MEMO.clear()
+
+
+def evaluate_families(
+    values: Mapping[Constant, float], seeds_by_family: Mapping[str, Sequence[ScenarioSeed]]
+) -> dict[str, Evaluation]:
+    """``evaluate_values`` per family, keyed by family name (insertion order kept)."""
+    return {family: evaluate_values(values, seeds) for family, seeds in seeds_by_family.items()}
+
+
+def family_mean(evaluations: Mapping[str, Evaluation]) -> float:
+    """Equal-weight mean over families of each family's mean nDCG@5.
+
+    A family with 50 scenarios weighs as much as one with 5: a constant is judged wherever
+    popoto reads it, not mostly where the bank happens to be large.
+    """
+    means = [e.mean_ndcg for e in evaluations.values()]
+    return float(np.mean(means)) if means else 0.0
 
 
 def sample_seeds(
-    pool: Sequence[ScenarioSeed], *, batch: int | None, study_seed: int, trial_number: int
+    pool: Sequence[ScenarioSeed], *, batch: int | None, study_seed: int, trial_number: int,
+    stream: int = 0,
 ) -> list[ScenarioSeed]:
     """The train scenarios trial ``trial_number`` evaluates: reproducible per (seed, number).
 
     The whole pool when ``batch`` is missing or not smaller than it; otherwise a sample drawn
-    without replacement by an RNG seeded from the study seed and the trial number.
+    without replacement by an RNG seeded from the study seed, the trial number and ``stream``
+    (one stream per family, so families are not sampled in lockstep).
     """
     if batch is None or batch >= len(pool):
         return list(pool)
-    rng = np.random.default_rng([study_seed, trial_number])
+    entropy = [study_seed, trial_number] + ([stream] if stream else [])
+    rng = np.random.default_rng(entropy)
     picked = np.sort(rng.choice(len(pool), size=batch, replace=False))
     return [pool[i] for i in picked]
+
+
+def batch_per_family(batch: int | None, families: int) -> int | None:
+    """Split a trial's ``batch`` evenly over the reached families (at least 3 each).
+
+    ``--batch`` stays the cost of one trial whatever the number of families a constant reaches.
+    """
+    if batch is None:
+        return None
+    return max(3, -(-batch // max(1, families)))

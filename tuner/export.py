@@ -320,12 +320,16 @@ def run_export(
 def check_joint_ready(ledger: Ledger) -> None:
     """Refuse a set the joint check marked not ready: together it did not beat the defaults."""
     joint = ledger.joint()
+    if joint and not joint.get("confirmation"):
+        raise ExportError(
+            "the accepted set was never checked on a confirmation bank (a ledger from an older "
+            "tuner); rerun `tuner ratchet` to confirm it, or pass --allow-not-ready")
     if joint and not joint.get("ready", True):
         drop = f"drop {joint['drop']} and rerun `tuner ratchet`" if joint.get("drop") else (
             "rerun `tuner ratchet`")
         raise ExportError(
             f"the accepted set is NOT READY: joint check {joint['mean']:+.4f} "
-            f"[{joint['ci_low']:+.4f}, {joint['ci_high']:+.4f}] over {joint['n']} validation "
+            f"[{joint['ci_low']:+.4f}, {joint['ci_high']:+.4f}] over {joint['n']} confirmation "
             f"scenarios; {drop}, or pass --allow-not-ready to export it anyway")
 
 

@@ -26,6 +26,8 @@ def catalog_rows(catalog: Catalog, constants: Iterable[Constant]) -> list[dict]:
             "default": c.default(), "expected_default": c.expected_default,
             "default_mismatch": c.default_mismatch(), "low": c.low, "high": c.high,
             "log": c.log, "int": c.is_int, "mode": c.mode, "family": c.family,
+            "families": list(c.reached_families), "search_low": c.search_low,
+            "search_high": c.search_high, "meaning": c.meaning,
             "owner": c.owner, "reach": c.reach, "reason": c.reason,
         })
     return rows
@@ -33,7 +35,7 @@ def catalog_rows(catalog: Catalog, constants: Iterable[Constant]) -> list[dict]:
 
 def catalog_table(rows: list[dict]) -> str:
     header = (f"{'name':36} {'tier':>4} {'default':>8} {'range':>16} {'mode':>5}  "
-              f"{'family':18} reach")
+              f"{'families (own first)':18} reach")
     lines = [header, "-" * len(header)]
     for r in rows:
         span = f"[{fmt_value(r['low'])}, {fmt_value(r['high'])}]" + ("ʟ" if r["log"] else "")
@@ -42,6 +44,12 @@ def catalog_table(rows: list[dict]) -> str:
             f"{r['name']:36} {r['tier']:>4} {fmt_value(r['default']):>8} {span:>16} "
             f"{r['mode']:>5}  {r['family']:18} {reach}"
         )
+        if len(r["families"]) > 1:
+            lines.append(f"{'':36}   also read in: {', '.join(r['families'][1:])}")
+        if (r["search_low"], r["search_high"]) != (r["low"], r["high"]):
+            why = f" ({r['meaning']})" if r["meaning"] else ""
+            lines.append(f"{'':36}   searched in [{fmt_value(r['search_low'])}, "
+                         f"{fmt_value(r['search_high'])}]{why}")
         if r["default_mismatch"]:
             lines.append(f"{'':36}   ! {r['default_mismatch']}")
     lines.append(f"{len(rows)} constants; ʟ = log-scale search")
@@ -52,14 +60,15 @@ def study_summary_text(summary: StudySummary, *, redis: str) -> str:
     s = summary
     lines = [
         f"STUDY {s.study_name}",
-        f"  constant   {s.constant} (family {s.family})",
+        f"  constant   {s.constant} (families {s.family.replace(',', ', ')})",
         f"  trials     {s.trials_completed} completed of {s.trials_requested} requested"
         + (f", {s.trials_failed} failed" if s.trials_failed else "")
         + f"; {s.seconds:.1f} s this run",
         f"  storage    {s.storage}",
         f"  redis      {redis}",
         f"  default    {fmt_value(s.default_value)} -> mean nDCG@5 "
-        + (f"{s.default_score:.4f}" if s.default_score is not None else "not yet evaluated"),
+        + (f"{s.default_score:.4f}" if s.default_score is not None else "not yet evaluated")
+        + " (whole train pools, equal weight per family)",
     ]
     if s.collapsed:
         lines.append("  best       none: COLLAPSED, every scenario scored the same under every "
@@ -68,7 +77,8 @@ def study_summary_text(summary: StudySummary, *, redis: str) -> str:
         delta = f" ({s.improvement:+.4f} vs default)" if s.improvement is not None else ""
         lines.append(f"  best       {fmt_value(s.best_value)} -> mean nDCG@5 "
                      f"{s.best_score:.4f}{delta}")
-        lines.append("             (train samples differ per trial: validate before trusting)")
+        lines.append("             (paired on the trial's sample: same scenarios at both values; "
+                     "validate before trusting)")
     if s.spearman_default is not None:
         lines.append(f"  spearman   {s.spearman_default:+.3f} at the default (sanity check)")
     if s.scenario_errors:
@@ -82,15 +92,23 @@ def validation_text(result: ValidationResult) -> str:
     r = result
     lines = [f"VALIDATION {r.constant}: {r.decision.label} ({r.decision.reason.value})",
              f"  {r.decision.detail}"]
-    if not r.collapsed and r.validation is not None:
-        v = r.validation
-        lines += [
-            f"  proposal   {fmt_value(r.proposal)} (best of {len(r.candidates)} re-scored on the "
-            f"whole train pool) vs default {fmt_value(r.default)}",
-            f"  train      {r.train_delta:+.4f}",
-            f"  validation {v.mean:+.4f} [{v.ci_low:+.4f}, {v.ci_high:+.4f}] over {v.n} "
-            "held-out scenarios (paired bootstrap 95% CI)",
-        ]
-        if r.margin_from is not None:
-            lines.append(f"  margin     moved from {fmt_value(r.margin_from)} away from a cliff")
+    if r.collapsed:
+        return "\n".join(lines)
+    lines += [
+        f"  proposal   {fmt_value(r.proposal)} (best of {len(r.candidates)} re-scored on the "
+        f"whole train pools) vs default {fmt_value(r.default)}",
+        f"  train      {r.train_delta:+.4f} (equal weight over {len(r.families or [])} families)",
+    ]
+    if r.margin_from is not None:
+        lines.append(f"  margin     moved from {fmt_value(r.margin_from)} away from a cliff")
+    v = r.validation
+    if v is None:
+        lines.append("  validation not looked at: refused on train evidence")
+        return "\n".join(lines)
+    lines.append(f"  validation {v.mean:+.4f} [{v.ci_low:+.4f}, {v.ci_high:+.4f}] over {v.n} "
+                 f"held-out scenarios; sign-flip p {v.p_value:.3g} vs alpha "
+                 f"{r.evidence.alpha:.3g}")
+    for family, fc in v.families.items():
+        lines.append(f"    {family:18} {fc.mean:+.4f} over {fc.n} (p gain {fc.p_value:.3g}, "
+                     f"p harm {fc.p_harm:.3g})")
     return "\n".join(lines)

@@ -30,14 +30,11 @@ def coerce_value(constant: Constant, value: float) -> float | int:
     """The value as popoto expects it: int constants stay int; bounds popoto enforces hold."""
     if constant.is_int:
         value = int(round(value))
-    if constant.upper_bound_attr:
-        from popoto.fields.constants import Defaults
-
-        bound = getattr(Defaults, constant.upper_bound_attr)
-        if value > bound:
-            raise OverrideError(
-                f"{constant.name} must be <= {constant.upper_bound_attr} ({bound}), got {value}"
-            )
+    for name, limit in constant.hard_limits().items():
+        if value > limit:
+            rule = f"< {name} ({1 / limit:.6g})" if name.startswith("1/") else f"<= {name} " \
+                f"({limit})"
+            raise OverrideError(f"{constant.name} must be {rule}, got {value}")
     return value
 
 

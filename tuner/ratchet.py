@@ -1,8 +1,13 @@
 """The ratchet: optimize -> validate -> gate, constant by constant, keeping only what wins.
 
 An accepted value becomes part of the baseline every later study starts from and compares to.
-After the loop a joint check runs all accepted values together against popoto's defaults on
-the validation seeds; when the set does not hold up, leave-one-out says which one to drop.
+A run decides m constants on the same validation seeds, so each decision is taken at
+alpha / m (Bonferroni: the family-wise false-accept rate of the run stays <= alpha, and each
+decision can be taken as soon as its study ends, which Holm's step-down cannot). After the loop
+the confirmation check runs all accepted values together, and each alone, against popoto's
+defaults on a *confirmation bank* (another base seed) that no decision has touched, in every
+family any accepted value reaches; when the set does not hold up, leave-one-out says which one
+to drop and the set is not ready.
 """
 
 from __future__ import annotations
@@ -13,19 +18,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tuner.catalog import Catalog, Constant
-from tuner.evaluation import BankSpec, evaluate_values
+from tuner.comparison import PairedComparison, compare_values
+from tuner.evaluation import CONFIRMATION_BASE_SEED, BankSpec
 from tuner.gate import DEFAULT_MIN_IMPROVEMENT
 from tuner.ledger import Ledger, LedgerRecord
+from tuner.stats import DEFAULT_ALPHA
 from tuner.study import DEFAULT_BATCH, DEFAULT_SEED, DEFAULT_STORAGE, open_study, run_study
-from tuner.validation import (
-    DEFAULT_TOP,
-    PairedComparison,
-    ValidationResult,
-    paired_comparison,
-    record_validation,
-    validate_study,
-)
+from tuner.validation import DEFAULT_TOP, ValidationResult, record_validation, validate_study
 
+DEFAULT_CONFIRMATION = BankSpec(size=50, base_seed=CONFIRMATION_BASE_SEED)
 DEFAULT_RATCHET_TRIALS = 30
 
 
@@ -72,8 +73,18 @@ def record_from(result: ValidationResult, constant: Constant, study_name: str,
         validation_delta=v.mean if v else None, ci_low=v.ci_low if v else None,
         ci_high=v.ci_high if v else None, trials=result.trials,
         validation_scenarios=v.n if v else 0, study_name=study_name, date=today,
-        extra={"margin_from": result.margin_from, "cliff": result.cliff},
+        extra={"margin_from": result.margin_from, "cliff": result.cliff,
+               "p_value": v.p_value if v else None, "alpha": result.evidence.alpha,
+               "families": {f: fc.mean for f, fc in v.families.items()} if v else {},
+               "train_families": result.train_family_deltas or {}},
     )
+
+
+def looks_in(catalog: Catalog, ledger: Ledger, constants: Sequence[Constant]) -> int:
+    """How many decisions share this bank's validation seeds: every catalog constant, and any
+    other constant the ledger holds or this run selects. Each is taken at alpha / looks."""
+    names = {c.name for c in catalog} | {r.constant for r in ledger.records()}
+    return len(names | {c.name for c in constants})
 
 
 def run_ratchet(
@@ -85,15 +96,21 @@ def run_ratchet(
     seed: int = DEFAULT_SEED,
     batch: int | None = DEFAULT_BATCH,
     bank: BankSpec | None = None,
+    confirmation: BankSpec = DEFAULT_CONFIRMATION,
     min_improvement: float = DEFAULT_MIN_IMPROVEMENT,
+    alpha: float = DEFAULT_ALPHA,
     top: int = DEFAULT_TOP,
     on_record: Callable[[LedgerRecord, bool], None] | None = None,
     today: str | None = None,
 ) -> RatchetResult:
     """Run the loop; constants already in the ledger are not redone (resume)."""
     bank = bank or BankSpec()
+    if confirmation.base_seed == bank.base_seed:
+        raise ValueError(f"the confirmation bank needs another base seed than the decision "
+                         f"bank, got {confirmation.base_seed} for both")
     today = today or dt.date.today().isoformat()
     ledger = Ledger(storage=storage, bank_tag=bank.tag)
+    per_decision_alpha = alpha / looks_in(catalog, ledger, constants)
     baseline: dict[Constant, float] = {}
     for record in ledger.accepted():
         baseline[catalog.resolve(record.constant)] = record.proposal  # type: ignore[assignment]
@@ -104,15 +121,16 @@ def run_ratchet(
                 on_record(existing, True)
             continue
         record = ratchet_one(constant, baseline, trials=trials, storage=storage, seed=seed,
-                             batch=batch, bank=bank, min_improvement=min_improvement, top=top,
-                             today=today)
+                             batch=batch, bank=bank, min_improvement=min_improvement,
+                             alpha=per_decision_alpha, top=top, today=today)
         ledger.put(record)
         if record.accepted:
             baseline[constant] = record.proposal  # type: ignore[assignment]
         if on_record:
             on_record(record, False)
     accepted = [r for r in ledger.records() if r.accepted]
-    joint = joint_check(accepted, catalog, bank) if accepted else None
+    joint = joint_check(accepted, catalog, confirmation, alpha=alpha,
+                        min_improvement=min_improvement) if accepted else None
     ledger.set_joint(joint or {})
     wanted = {c.name for c in constants}
     return RatchetResult(records=[r for r in ledger.records() if r.constant in wanted],
@@ -121,7 +139,7 @@ def run_ratchet(
 
 def ratchet_one(constant: Constant, baseline: dict[Constant, float], *, trials: int,
                 storage: str, seed: int, batch: int | None, bank: BankSpec,
-                min_improvement: float, top: int, today: str) -> LedgerRecord:
+                min_improvement: float, alpha: float, top: int, today: str) -> LedgerRecord:
     """optimize -> validate -> gate for one constant, against the carried-forward baseline."""
     name = ratchet_study_name(constant, bank, baseline)
     run_study(constant, trials=trials, storage=storage, study_name=name, seed=seed,
@@ -129,22 +147,35 @@ def ratchet_one(constant: Constant, baseline: dict[Constant, float], *, trials: 
     study = open_study(constant, storage=storage, study_name=name, seed=seed, batch=batch,
                        bank=bank)
     result = validate_study(study, constant, bank=bank, baseline=baseline,
-                            min_improvement=min_improvement, top=top)
+                            min_improvement=min_improvement, alpha=alpha, top=top)
     record_validation(study, result)
     return record_from(result, constant, name, today)
 
 
-def joint_check(accepted: Sequence[LedgerRecord], catalog: Catalog, bank: BankSpec) -> dict:
-    """All accepted values together vs popoto's defaults on the validation seeds."""
+def joint_check(accepted: Sequence[LedgerRecord], catalog: Catalog, confirmation: BankSpec, *,
+                alpha: float = DEFAULT_ALPHA,
+                min_improvement: float = DEFAULT_MIN_IMPROVEMENT) -> dict:
+    """All accepted values together, and each alone, vs popoto's defaults on the confirmation
+    bank, in every family any of them reaches. One test at ``alpha``: this bank has seen no
+    decision, so no correction is owed."""
     values = {catalog.resolve(r.constant): r.proposal for r in accepted}
-    seeds = _validation_seeds(values, bank)
-    defaults = evaluate_values({}, seeds)
-    together = paired_comparison(evaluate_values(values, seeds), defaults)
-    ready = together.mean > 0 and together.ci_low > 0
+    seeds = confirmation_seeds(values, confirmation)
+    together = compare_values(values, {}, seeds)
+    regressions = together.regressions(tolerance=min_improvement)
+    alone = {c.name: compare_values({c: v}, {}, {f: seeds[f] for f in c.reached_families})
+             for c, v in values.items()}
+    ready = together.mean > 0 and together.p_value < alpha and not regressions
     result = {"mean": together.mean, "ci_low": together.ci_low, "ci_high": together.ci_high,
-              "n": together.n, "ready": ready, "drop": None, "leave_one_out": {}}
+              "p_value": together.p_value, "alpha": alpha, "n": together.n, "ready": ready,
+              "bank": confirmation.tag, "confirmation": True,
+              "families": {f: fc.mean for f, fc in together.families.items()},
+              "regressions": regressions,
+              "alone": {name: {"mean": c.mean, "p_value": c.p_value,
+                               "families": {f: fc.mean for f, fc in c.families.items()}}
+                        for name, c in alone.items()},
+              "drop": None, "leave_one_out": {}}
     if not ready and len(values) > 1:
-        loo = {c.name: _without(values, c, seeds, defaults) for c in values}
+        loo = {c.name: _without(values, c, seeds) for c in values}
         result["leave_one_out"] = {k: v.mean for k, v in loo.items()}
         result["drop"] = max(loo, key=lambda k: loo[k].mean)
     elif not ready:
@@ -152,26 +183,34 @@ def joint_check(accepted: Sequence[LedgerRecord], catalog: Catalog, bank: BankSp
     return result
 
 
-def _without(values: dict, constant: Constant, seeds: list, defaults) -> PairedComparison:
+def _without(values: dict, constant: Constant, seeds: dict) -> PairedComparison:
     rest = {c: v for c, v in values.items() if c != constant}
-    return paired_comparison(evaluate_values(rest, seeds), defaults)
+    families = {f for c in rest for f in c.reached_families}
+    return compare_values(rest, {}, {f: s for f, s in seeds.items() if f in families})
 
 
-def _validation_seeds(values: dict[Constant, float], bank: BankSpec) -> list:
-    families = sorted({c.family for c in values})
-    return [seed for family in families for seed in bank.pools(family)[1]]
+def confirmation_seeds(values: dict[Constant, float], confirmation: BankSpec) -> dict:
+    """Every seed of the confirmation bank in every family any accepted value reaches."""
+    families = sorted({f for c in values for f in c.reached_families})
+    return {family: confirmation.bank(family) for family in families}
 
 
 def summary_text(result: RatchetResult) -> str:
-    """The RATCHET SUMMARY block."""
+    """The RATCHET SUMMARY block, with each proposal's per-family validation deltas."""
     lines = ["RATCHET SUMMARY", "===============",
-             "Proposed changes (validated on held-out scenarios):"]
+             "Proposed changes (validated on held-out scenarios of every reached family):"]
     decided = [r for r in result.records if r.reason != "no sensitivity"]
     width = max([len(r.constant) for r in decided] + [10]) + 1
     for r in decided:
+        p = r.extra.get("p_value")
+        stats = f", p {p:.3g} vs alpha {r.extra.get('alpha', 0):.3g}" if p is not None else ""
         lines.append(f"  {(r.constant + ':'):{width}} {_fmt(r.default)} -> {_fmt(r.proposal)}  "
                      f"(train {_signed(r.train_delta)}, validation {_signed(r.validation_delta)}"
-                     f" [{_signed(r.ci_low)}, {_signed(r.ci_high)}]) {_verdict(r)}")
+                     f" [{_signed(r.ci_low)}, {_signed(r.ci_high)}]{stats}) {_verdict(r)}")
+        families = r.extra.get("families") or {}
+        if families:
+            lines.append(f"  {'':{width}}   by family: " + ", ".join(
+                f"{f} {_signed(d)}" for f, d in families.items()))
     if not decided:
         lines.append("  (none)")
     inert = [r.constant for r in result.records if r.reason == "no sensitivity"]
@@ -184,17 +223,28 @@ def summary_text(result: RatchetResult) -> str:
 def _verdict(record: LedgerRecord) -> str:
     if record.accepted:
         return "ACCEPT" + (" (margin)" if record.extra.get("margin_from") is not None else "")
-    why = record.detail if record.reason == "cliff" else record.reason
+    why = record.detail if record.reason in ("cliff", "family regression", "at bound") \
+        else record.reason
     return f"REJECT ({why})"
 
 
 def joint_text(joint: dict | None) -> str:
     if not joint:
-        return "Joint check: nothing accepted — no patch to review"
+        return "Confirmation: nothing accepted — no patch to review"
     verdict = "ready for review" if joint["ready"] else (
         f"NOT READY — drop {joint['drop']} (leave-one-out)" if joint.get("drop") else "NOT READY")
-    return (f"Joint check: {_signed(joint['mean'])} [{_signed(joint['ci_low'])}, "
-            f"{_signed(joint['ci_high'])}] over {joint['n']} validation scenarios — {verdict}")
+    where = f"confirmation bank {joint['bank']}" if joint.get("confirmation") else "validation"
+    lines = [f"Confirmation (all accepted together vs popoto's defaults, {where}): "
+             f"{_signed(joint['mean'])} [{_signed(joint['ci_low'])}, {_signed(joint['ci_high'])}]"
+             f", p {joint.get('p_value', float('nan')):.3g}, over {joint['n']} scenarios — "
+             f"{verdict}"]
+    if joint.get("families"):
+        lines.append("  by family: " + ", ".join(f"{f} {_signed(d)}"
+                                                 for f, d in joint["families"].items()))
+    for name, alone in (joint.get("alone") or {}).items():
+        lines.append(f"  {name} alone: {_signed(alone['mean'])} (" + ", ".join(
+            f"{f} {_signed(d)}" for f, d in alone["families"].items()) + ")")
+    return "\n".join(lines)
 
 
 def _fmt(value: float | None) -> str:

@@ -1,8 +1,9 @@
 """One Optuna study per constant: create or resume it, run it, and summarise it honestly.
 
 Trial 0 is always popoto's current default (enqueued), so every study carries its baseline.
-A study whose completed values are all equal is *collapsed*: the constant showed no signal on
-these scenarios, and no "best value" is reported for it.
+Trials are scored paired against that baseline on every family the constant reaches, so
+"best vs default" compares like with like. A study in which no value changed any scenario's
+score is *collapsed*: the constant showed no signal, and no "best value" is reported for it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ DEFAULT_TRIALS = 40
 DEFAULT_BATCH = 20
 DEFAULT_SEED = 0
 COLLAPSE_SPREAD = 1e-9
-STUDY_IDENTITY_ATTRS = ("constant", "seed", "batch", "bank")
+STUDY_IDENTITY_ATTRS = ("constant", "seed", "batch", "bank", "objective", "families")
+OBJECTIVE_KIND = "paired-family-mean-ndcg@5"  # what a trial's value means (see objective.py)
 
 
 class StudyConflictError(ValueError):
@@ -95,7 +97,8 @@ def open_study(
         sampler=optuna.samplers.TPESampler(seed=seed),
         load_if_exists=True,
     )
-    identity = {"constant": constant.name, "seed": seed, "batch": batch, "bank": bank.tag}
+    identity = {"constant": constant.name, "seed": seed, "batch": batch, "bank": bank.tag,
+                "objective": OBJECTIVE_KIND, "families": list(constant.reached_families)}
     check_identity(study, identity)
     return study
 
@@ -106,7 +109,7 @@ def check_identity(study: optuna.Study, identity: Mapping[str, object]) -> None:
         for key, value in identity.items():
             study.set_user_attr(key, value)
         return
-    for key in STUDY_IDENTITY_ATTRS:
+    for key in identity:
         if attrs.get(key) != identity[key]:
             raise StudyConflictError(
                 f"study {study.study_name!r} was created with {key}={attrs.get(key)!r}, "
@@ -162,9 +165,9 @@ def run_study(
     )
     fail_orphaned_trials(study)
     enqueue_default(study, constant, default)
-    train, _validation = bank.pools(constant.family)
     objective = ConstantObjective(
-        constant=constant, train_pool=train, study_seed=seed, batch=batch, baseline=baseline
+        constant=constant, train_pools=train_pools(constant, bank), study_seed=seed,
+        batch=batch, baseline=baseline,
     )
     started = time.perf_counter()
     remaining = trials - len(completed(study))
@@ -174,6 +177,11 @@ def run_study(
         remaining = trials - len(completed(study))
     return summarise(study, constant, default=default, requested=trials, storage=storage,
                      seconds=time.perf_counter() - started)
+
+
+def train_pools(constant: Constant, bank: BankSpec) -> dict[str, list]:
+    """The train pool of every family the constant reaches, its own family first."""
+    return {family: bank.pools(family)[0] for family in constant.reached_families}
 
 
 def summarise(
@@ -199,11 +207,13 @@ def summarise(
     if spearman is not None and spearman <= 0:
         notes.append(f"sanity: popoto's scores do not track the latent truth at the default "
                      f"(mean Spearman rho {spearman:+.3f}); check the scenario family")
+    if best is not None and baseline_trial is not None:
+        notes.append(_best_note(best, baseline_trial))
     summary = StudySummary(
         constant=constant.name,
         study_name=study.study_name,
         storage=storage,
-        family=constant.family,
+        family=",".join(constant.reached_families),
         trials_requested=requested,
         trials_completed=len(done),
         trials_failed=len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))),
@@ -222,15 +232,16 @@ def summarise(
 
 
 def is_collapsed(done: list[FrozenTrial]) -> bool:
-    """No signal: the values changed nothing the objective can see.
+    """No signal: no value changed any scenario's score.
 
-    Trials evaluate different scenario samples, so their means differ even for a placebo.
-    What is comparable is one scenario under different values: the study is collapsed when
-    every scenario evaluated by two or more trials scored identically in all of them (or, with
-    no such scenario, when all trial values are equal).
+    Every trial is paired with the baseline on the scenarios it saw, so the study is collapsed
+    when every recorded paired delta is zero. Trials recorded without deltas (older studies)
+    fall back to comparing each scenario across the trials that saw it.
     """
     if len(done) < 2:
         return False
+    if all("deltas" in t.user_attrs for t in done):
+        return all(abs(d) < COLLAPSE_SPREAD for t in done for d in t.user_attrs["deltas"].values())
     per_scenario: dict[str, list[float]] = {}
     for trial in done:
         for label, score in trial.user_attrs.get("ndcg", {}).items():
@@ -239,6 +250,14 @@ def is_collapsed(done: list[FrozenTrial]) -> bool:
     if not spreads:
         spreads = [float(np.ptp([t.value for t in done]))]
     return max(spreads) < COLLAPSE_SPREAD
+
+
+def _best_note(best: FrozenTrial, default: FrozenTrial) -> str:
+    """Say what the best trial's number means: paired, so its sample's luck is removed."""
+    raw = best.user_attrs.get("raw_mean")
+    raw_text = f"; its own sample's raw mean was {raw:.4f}" if raw is not None else ""
+    return (f"best vs default is paired: both are estimates of the same whole-train-pool mean "
+            f"(default {default.value:.4f}, best {best.value:.4f}){raw_text}")
 
 
 def _default_trial(

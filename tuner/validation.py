@@ -1,97 +1,39 @@
 """The validator: turn a finished study into evidence the gate can judge.
 
-1. Noise-robust proposal: the top few trials are re-scored on the *whole* train pool and the
-   best of those is proposed, so a lucky sample cannot win.
-2. The proposal and the current default run on every validation seed (never seen by a study);
-   per-scenario paired deltas give a mean and a paired bootstrap 95% CI (scipy, fixed seed).
-3. Cliff safety: the proposal +/- 10% of the search range is probed on the train pool; a drop
-   of 0.15 or more in mean nDCG@5 on either side is a cliff. A value further from the cliff
-   that keeps the validated improvement is proposed instead ("margin").
+Everything that *chooses* happens on train; validation is looked at once per proposal.
+1. Proposal: the top few trials (by their paired objective) are re-scored on the whole train
+   pool of every reached family; the best of those is proposed.
+2. Cliff safety, on train: the proposal +/- 10% of the search range is probed; a drop of 0.15
+   or more on either side is a cliff. The nearest value further from the cliff that is itself
+   cliff-free and still beats the default on train is proposed instead ("margin").
+3. Train-side refusals (collapsed, train regression, at a search edge, cliff) end here: the
+   validation seeds are not looked at.
+4. Otherwise the proposal and the baseline run once on every validation seed of every reached
+   family; paired deltas give the equal-weight mean, a sign-flip p-value (compared with the
+   run's corrected alpha), a display CI, and each family's own delta.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 
-import numpy as np
 import optuna
-from scipy.stats import bootstrap
 
-from scenarios import ScenarioSeed
 from tuner.catalog import Constant
-from tuner.evaluation import BankSpec, Evaluation, evaluate_values
-from tuner.gate import DEFAULT_MIN_IMPROVEMENT, Decision, GateEvidence, decide
+from tuner.comparison import FamilyScorer, PairedComparison
+from tuner.evaluation import BankSpec
+from tuner.gate import DEFAULT_MIN_IMPROVEMENT, Decision, GateEvidence, decide, train_refusal
+from tuner.stats import DEFAULT_ALPHA
 from tuner.study import completed, is_collapsed
 
 CLIFF_DROP = 0.15
 PROBE_FRACTION = 0.10
 MARGIN_STEPS = 3
-DEFAULT_TOP = 5
-BOOTSTRAP_SEED = 20261123
+DEFAULT_TOP = 3
 
-
-@dataclass(frozen=True)
-class PairedComparison:
-    """Per-scenario paired deltas (candidate minus reference) with a bootstrap 95% CI."""
-
-    mean: float
-    ci_low: float
-    ci_high: float
-    n: int
-    deltas: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def paired_comparison(
-    candidate: Evaluation, reference: Evaluation, *, seed: int = BOOTSTRAP_SEED
-) -> PairedComparison:
-    """Pair scenarios by label; bootstrap the mean delta (BCa, falling back to percentile)."""
-    ref = reference.by_label()
-    deltas = {label: score - ref[label] for label, score in candidate.by_label().items()}
-    values = np.array(list(deltas.values()), dtype=float)
-    mean = float(values.mean()) if len(values) else 0.0
-    if len(values) < 2 or float(np.ptp(values)) == 0.0:
-        return PairedComparison(mean, mean, mean, len(values), deltas)
-    low, high = _bootstrap_ci(values, seed)
-    return PairedComparison(mean, low, high, len(values), deltas)
-
-
-def _bootstrap_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
-    """BCa first; when scipy cannot compute it (degenerate data) fall back to percentile."""
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the NaN interval is handled right below
-            result = bootstrap((values,), np.mean, confidence_level=0.95, n_resamples=9999,
-                               method=method, rng=np.random.default_rng(seed))
-        low, high = result.confidence_interval
-        if math.isfinite(low) and math.isfinite(high):
-            return float(low), float(high)
-    return float(values.mean()), float(values.mean())
-
-
-class TrainScores:
-    """Mean train nDCG@5 per value, each evaluated once on the whole train pool."""
-
-    def __init__(self, constant: Constant, pool: Sequence[ScenarioSeed],
-                 baseline: Mapping[Constant, float]) -> None:
-        self.constant, self.pool, self.baseline = constant, pool, dict(baseline)
-        self._cache: dict[float, Evaluation] = {}
-
-    def evaluation(self, value: float) -> Evaluation:
-        key = float(value)
-        if key not in self._cache:
-            values = {**{c: v for c, v in self.baseline.items() if c != self.constant},
-                      self.constant: value}
-            self._cache[key] = evaluate_values(values, self.pool)
-        return self._cache[key]
-
-    def __call__(self, value: float) -> float:
-        return self.evaluation(value).mean_ndcg
+Progress = Callable[[str], None]
 
 
 @dataclass
@@ -112,6 +54,8 @@ class ValidationResult:
     evidence: GateEvidence
     decision: Decision
     trials: int
+    families: list[str] | None = None
+    train_family_deltas: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -122,14 +66,14 @@ class ValidationResult:
 
 def probe_points(constant: Constant, value: float) -> list[float]:
     """value -/+ 10% of the search range (in log space for log ranges), inside the range."""
+    low, high = constant.search_low, constant.search_high
     points = []
     for sign in (-1, 1):
         if constant.log:
-            ratio = (constant.high / constant.low) ** PROBE_FRACTION
-            probe = value * ratio**sign
+            probe = value * ((high / low) ** PROBE_FRACTION) ** sign
         else:
-            probe = value + sign * PROBE_FRACTION * (constant.high - constant.low)
-        probe = min(max(probe, constant.low), constant.high)
+            probe = value + sign * PROBE_FRACTION * (high - low)
+        probe = min(max(probe, low), high)
         if constant.is_int:
             probe = float(round(probe))
         if not math.isclose(probe, value):
@@ -137,7 +81,7 @@ def probe_points(constant: Constant, value: float) -> list[float]:
     return points
 
 
-def find_cliff(constant: Constant, value: float, train: TrainScores) -> float | None:
+def find_cliff(constant: Constant, value: float, train: FamilyScorer) -> float | None:
     """The probed neighbour where mean nDCG@5 drops by CLIFF_DROP or more, if any."""
     here = train(value)
     drops = [(here - train(p), p) for p in probe_points(constant, value)]
@@ -158,8 +102,20 @@ def margin_candidates(constant: Constant, value: float, cliff: float) -> list[fl
     return out
 
 
+def shift_from_cliff(constant: Constant, proposal: float, cliff: float, train: FamilyScorer,
+                     default: float) -> float | None:
+    """The nearest value away from the cliff that is cliff-free and beats the default on train.
+
+    Chosen on train only, so moving away from a cliff never costs a validation look.
+    """
+    for candidate in margin_candidates(constant, proposal, cliff):
+        if find_cliff(constant, candidate, train) is None and train(candidate) > train(default):
+            return candidate
+    return None
+
+
 def choose_proposal(
-    done: list[optuna.trial.FrozenTrial], constant: Constant, train: TrainScores, top: int
+    done: list[optuna.trial.FrozenTrial], constant: Constant, train: FamilyScorer, top: int
 ) -> tuple[float, list[dict]]:
     """Re-score the top ``top`` distinct values on the whole train pool; best one wins."""
     ranked = sorted(done, key=lambda t: (-t.value, t.number))
@@ -175,6 +131,11 @@ def choose_proposal(
     return best["value"], candidates
 
 
+def nearest_bound(constant: Constant, value: float) -> str:
+    low, high = constant.search_low, constant.search_high
+    return "lower" if abs(value - low) <= abs(high - value) else "upper"
+
+
 def validate_study(
     study: optuna.Study,
     constant: Constant,
@@ -184,79 +145,73 @@ def validate_study(
     default: float | None = None,
     top: int = DEFAULT_TOP,
     min_improvement: float = DEFAULT_MIN_IMPROVEMENT,
+    alpha: float = DEFAULT_ALPHA,
+    progress: Progress | None = None,
 ) -> ValidationResult:
-    """Validate a study's proposal against the default on held-out seeds, then gate it."""
+    """Validate a study's proposal against the baseline on held-out seeds, then gate it.
+
+    ``alpha`` is the per-decision level: a ratchet deciding m constants passes alpha / m.
+    """
+    say = progress or (lambda _message: None)
     bank = bank or BankSpec()
     baseline = dict(baseline or {})
     default = baseline.get(constant, constant.default()) if default is None else default
     done = completed(study)
-    train_pool, validation_pool = bank.pools(constant.family)
     if not done or is_collapsed(done):
-        return _collapsed_result(constant, default, len(done), min_improvement)
-    train = TrainScores(constant, train_pool, baseline)
+        return _collapsed_result(constant, default, len(done), min_improvement, alpha)
+    families = list(constant.reached_families)
+    train = FamilyScorer(constant, {f: bank.pools(f)[0] for f in families}, baseline)
+    say(f"re-scoring the top {top} values on the train pools of {len(families)} families")
     proposal, candidates = choose_proposal(done, constant, train, top)
-    validate = ValidationRun(constant, validation_pool, baseline, default)
-    comparison = validate(proposal)
+    say("probing for cliffs on train")
     cliff, margin_from = find_cliff(constant, proposal, train), None
     if cliff is not None:
-        shifted = _shift_from_cliff(constant, proposal, cliff, train, validate, default,
-                                    min_improvement)
+        shifted = shift_from_cliff(constant, proposal, cliff, train, default)
         if shifted is not None:
-            margin_from, proposal, comparison, cliff = proposal, shifted[0], shifted[1], None
+            margin_from, proposal, cliff = proposal, shifted, None
+    train_delta = train(proposal) - train(default)
     evidence = GateEvidence(
-        collapsed=False, train_delta=train(proposal) - train(default),
-        validation_delta=comparison.mean, ci_low=comparison.ci_low, ci_high=comparison.ci_high,
-        cliff_at=cliff, margin_from=margin_from,
+        collapsed=False, train_delta=train_delta, validation_delta=0.0, ci_low=0.0,
+        ci_high=0.0, alpha=alpha, validated=False, cliff_at=cliff, margin_from=margin_from,
+        edge_distance=constant.edge_distance(proposal),
+        bound=nearest_bound(constant, proposal),
     )
+    comparison = None
+    if train_refusal(evidence) is None:
+        say(f"validating on the held-out seeds of {len(families)} families (one look)")
+        validation = FamilyScorer(constant, {f: bank.pools(f)[1] for f in families}, baseline)
+        comparison = validation.compare(proposal, default)
+        evidence = GateEvidence(**{
+            **evidence.to_dict(), "validated": True, "validation_delta": comparison.mean,
+            "ci_low": comparison.ci_low, "ci_high": comparison.ci_high,
+            "p_value": comparison.p_value,
+            "regressions": comparison.regressions(tolerance=min_improvement),
+        })
+    train_by_family = train.per_family(proposal)
+    default_by_family = train.per_family(default)
     return ValidationResult(
         constant=constant.name, default=default, proposal=proposal, collapsed=False,
         candidates=candidates, train_default=train(default), train_proposal=train(proposal),
-        train_delta=evidence.train_delta, validation=comparison,
+        train_delta=train_delta, validation=comparison,
         cliff={"probes": {str(p): train(p) for p in probe_points(constant, proposal)},
                "cliff_at": cliff, "drop": CLIFF_DROP},
         margin_from=margin_from, evidence=evidence,
         decision=decide(evidence, min_improvement=min_improvement), trials=len(done),
+        families=families,
+        train_family_deltas={f: train_by_family[f] - default_by_family[f] for f in families},
     )
 
 
-class ValidationRun:
-    """Runs values against the default on the validation pool, evaluating each value once."""
-
-    def __init__(self, constant: Constant, pool: Sequence[ScenarioSeed],
-                 baseline: Mapping[Constant, float], default: float) -> None:
-        self.scores = TrainScores(constant, pool, baseline)  # same cache, other pool
-        self.default = default
-
-    def __call__(self, value: float) -> PairedComparison:
-        return paired_comparison(self.scores.evaluation(value),
-                                 self.scores.evaluation(self.default))
-
-
-def _shift_from_cliff(
-    constant: Constant, proposal: float, cliff: float, train: TrainScores,
-    validate: ValidationRun, default: float, min_improvement: float,
-) -> tuple[float, PairedComparison] | None:
-    """The nearest value away from the cliff that is cliff-safe and keeps the improvement."""
-    for candidate in margin_candidates(constant, proposal, cliff):
-        if find_cliff(constant, candidate, train) is not None:
-            continue
-        if not train(candidate) > train(default):
-            continue
-        comparison = validate(candidate)
-        if comparison.mean >= min_improvement and comparison.ci_low > 0:
-            return candidate, comparison
-    return None
-
-
 def _collapsed_result(constant: Constant, default: float, trials: int,
-                      min_improvement: float) -> ValidationResult:
+                      min_improvement: float, alpha: float) -> ValidationResult:
     evidence = GateEvidence(collapsed=True, train_delta=0.0, validation_delta=0.0,
-                            ci_low=0.0, ci_high=0.0)
+                            ci_low=0.0, ci_high=0.0, alpha=alpha, validated=False)
     return ValidationResult(
         constant=constant.name, default=default, proposal=None, collapsed=True, candidates=[],
         train_default=None, train_proposal=None, train_delta=0.0, validation=None,
         cliff={}, margin_from=None, evidence=evidence,
         decision=decide(evidence, min_improvement=min_improvement), trials=trials,
+        families=list(constant.reached_families),
     )
 
 
@@ -267,24 +222,29 @@ def validation_note(result: ValidationResult) -> str:
              f"**Decision: {r.decision.label}** ({r.decision.reason.value}): {r.decision.detail}",
              "", "| | value |", "|---|---|", f"| default | {r.default} |",
              f"| proposal | {r.proposal if r.proposal is not None else '-'} |",
-             f"| completed trials | {r.trials} |"]
+             f"| completed trials | {r.trials} |",
+             f"| families | {', '.join(r.families or [])} |"]
     if r.collapsed:
         lines.append("| study | collapsed: no value changed any scenario's score |")
+        return "\n".join(lines) + "\n"
+    lines.append(f"| train Δ (whole train pools, equal-weight) | {r.train_delta:+.4f} |")
+    cliff_at = r.cliff.get("cliff_at")
+    lines.append(f"| cliff (drop ≥ {CLIFF_DROP} at ±10% of range) | "
+                 f"{'at ' + format(cliff_at, '.4g') if cliff_at is not None else 'none'} |")
+    if r.margin_from is not None:
+        lines.append(f"| margin | moved from {r.margin_from:.4g} away from a cliff |")
+    v = r.validation
+    if v is None:
+        lines.append("| validation | not looked at: refused on train evidence |")
     else:
-        v = r.validation
-        assert v is not None
-        lines += [
-            f"| train Δ (whole train pool) | {r.train_delta:+.4f} |",
-            f"| validation Δ ({v.n} held-out scenarios) | {v.mean:+.4f} "
-            f"[{v.ci_low:+.4f}, {v.ci_high:+.4f}] (paired bootstrap 95% CI) |",
-            f"| cliff (drop ≥ {CLIFF_DROP} at ±10% of range) | "
-            f"{'at ' + format(r.cliff['cliff_at'], '.4g') if r.cliff.get('cliff_at') else 'none'}"
-            " |",
-        ]
-        if r.margin_from is not None:
-            lines.append(f"| margin | moved from {r.margin_from:.4g} away from a cliff |")
-        lines += ["", "Candidates re-scored on the whole train pool:", ""]
-        lines += [f"- {c['value']:.6g}: {c['train']:.4f}" for c in r.candidates]
+        lines.append(f"| validation Δ ({v.n} held-out scenarios) | {v.mean:+.4f} "
+                     f"[{v.ci_low:+.4f}, {v.ci_high:+.4f}] (95% CI, display) |")
+        lines.append(f"| sign-flip p | {v.p_value:.4g} (alpha {r.evidence.alpha:.4g}) |")
+        lines += ["", "| family | validation Δ | n | p (gain) |", "|---|---|---|---|"]
+        lines += [f"| {f} | {fc.mean:+.4f} | {fc.n} | {fc.p_value:.3g} |"
+                  for f, fc in v.families.items()]
+    lines += ["", "Candidates re-scored on the whole train pools:", ""]
+    lines += [f"- {c['value']:.6g}: {c['train']:.4f}" for c in r.candidates]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,60 @@
+"""The paired statistics: a sign-flip test that holds on ties, equal-weight strata, Holm."""
+
+import numpy as np
+import pytest
+from scipy.stats import permutation_test
+
+from tuner.stats import holm_adjusted, paired_test, sign_flip_p_values, stratum_weights
+
+
+def test_few_wins_among_many_ties_are_not_significant():
+    """[0.2, 0.02, 0.01] + 12 zeros: a bootstrap CI excludes 0, but 3 of 3 signs is p = 1/8."""
+    result = paired_test([[0.2, 0.02, 0.01] + [0.0] * 12])
+    assert result.p_value == pytest.approx(0.125)
+    assert result.n == 15 and result.n_nonzero == 3
+    assert result.ci_low >= 0.0  # the display CI alone would have passed it
+
+
+def test_all_zero_deltas_carry_no_evidence_either_way():
+    result = paired_test([[0.0] * 20])
+    assert (result.mean, result.p_value, result.p_harm) == (0.0, 1.0, 1.0)
+
+
+def test_sign_flip_matches_scipys_permutation_test():
+    deltas = np.random.default_rng(7).normal(0.01, 0.03, 40)
+    ours = paired_test([deltas]).p_value
+    theirs = permutation_test((deltas,), np.mean, permutation_type="samples",
+                              alternative="greater", n_resamples=20_000,
+                              rng=np.random.default_rng(0)).pvalue
+    assert ours == pytest.approx(theirs, abs=0.01)
+
+
+def test_exact_enumeration_is_used_for_few_nonzero_deltas():
+    gain, harm = sign_flip_p_values(np.array([0.1, 0.1, -0.1, 0.0]), np.full(4, 0.25),
+                                    seed=0, resamples=10)
+    assert gain == pytest.approx(4 / 8) and harm == pytest.approx(7 / 8)
+
+
+def test_a_consistent_effect_is_significant_and_its_mirror_is_harm():
+    deltas = np.random.default_rng(3).normal(0.02, 0.02, 50)
+    up, down = paired_test([deltas]), paired_test([-deltas])
+    assert up.p_value < 0.001 and up.p_harm > 0.99
+    assert down.p_harm < 0.001 and down.mean == pytest.approx(-up.mean)
+
+
+def test_strata_weigh_equally_whatever_their_size():
+    weights = stratum_weights([[1.0] * 40, [1.0] * 4])
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[:40].sum() == pytest.approx(weights[40:].sum())
+    result = paired_test([[0.05] * 40, [-0.04] * 4])
+    assert result.mean == pytest.approx(0.005)
+
+
+def test_the_test_is_seeded():
+    deltas = [np.random.default_rng(1).normal(0, 0.05, 60)]
+    assert paired_test(deltas) == paired_test(deltas)
+
+
+def test_holm_steps_down():
+    adjusted = holm_adjusted({"a": 0.01, "b": 0.04, "c": 0.03})
+    assert adjusted == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
