@@ -56,9 +56,7 @@ def ndcg_score(ranking: Sequence[str], relevance: Mapping[str, float], k: int = 
     return dcg / idcg if idcg > 0 else 0.0
 
 
-def signed_ndcg_score(
-    ranking: Sequence[str], relevance: Mapping[str, float], k: int = 5
-) -> float:
+def signed_ndcg_score(ranking: Sequence[str], relevance: Mapping[str, float], k: int = 5) -> float:
     """nDCG@k where a harmful record (negative grade) in the top k *costs* its grade.
 
     DCG sums every gain, negative ones included, with the log2 discount. It is normalised

@@ -95,8 +95,7 @@ def test_registry_metrics_are_invariant_to_key_names(name):
         args, args2 = (["b", "a", "d"], RELEVANCE), ([renamed[k] for k in "bad"], relevance2)
     else:
         scores = {k: float(i) for i, k in enumerate(RELEVANCE)}
-        args, args2 = (scores, RELEVANCE), ({renamed[k]: v for k, v in scores.items()},
-                                            relevance2)
+        args, args2 = (scores, RELEVANCE), ({renamed[k]: v for k, v in scores.items()}, relevance2)
     assert METRICS[name](*args) == pytest.approx(METRICS[name](*args2))
 
 
