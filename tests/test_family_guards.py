@@ -46,6 +46,11 @@ GUARDS = [
     # At the default Wilson bound (0.6) any count up to 6 is inert (6/6 successes are needed);
     # the count's own guard shows under a permissive Wilson bound.
     Guard("MIN_EVENTS_FOR_CRYSTALLIZATION", "low", base=(("WILSON_CI_THRESHOLD", "low"),)),
+    # Wrong records pushed proactively (the threshold only truncates the push list).
+    Guard("DEFAULT_SURFACING_THRESHOLD", permissive="low"),
+    # A high signal raises the runners-up instead of inhibiting them; wrong ones among them
+    # then reach the proactive list.
+    Guard("COMPETITIVE_SUPPRESSION_SIGNAL", permissive="high"),
 ]
 
 
