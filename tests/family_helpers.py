@@ -173,10 +173,17 @@ class GuardRow:
     score_keeping: float
 
 
+def guarded_keys(world: World) -> set[str]:
+    """The records a guard constant exists to keep out: harmful ones (negative grade) and those
+    the family lists in ``World.extras["guarded"]`` (noise, wrongly linked records)."""
+    harmful = {key for key, grade in world.relevance.items() if grade < 0}
+    return harmful | set(world.extras.get("guarded", ()))
+
+
 def harmful_in_top(result: ScenarioResult, world: World) -> int:
-    """How many of the returned top-k records the world marks harmful (negative grade)."""
-    relevance = world.relevance
-    return sum(1 for key in result.top if relevance.get(key, 0) < 0)
+    """How many of the returned top-k records are guarded-against items of the world."""
+    guarded = guarded_keys(world)
+    return sum(1 for key in result.top if key in guarded)
 
 
 def guard_rows(

@@ -3,10 +3,11 @@ item its family's world really contains, and letting the item in costs.
 
 For each guard constant the test runs the first train seeds at the permissive extreme of the
 catalog range and at a value that keeps the guarded-against items out (popoto's default, or the
-strict extreme where the default does not keep them out), and shows the mechanism: the
-permissive extreme puts harmful records (negative grade) into the top k on some seeds, where the
-keeping value puts fewer, and on exactly those seeds the family's score is lower. It asserts no
-best value: only that the permissive direction can lose, which a world without the guarded
+strict extreme where the default does not keep them out). It shows the mechanism: the
+permissive extreme puts guarded-against records (harmful ones, of negative grade, or the noise
+and wrongly linked records a world lists in ``extras["guarded"]``) into the top k on some seeds
+where the keeping value puts fewer, and on those seeds the family's score is lower. It asserts
+no best value: only that the permissive direction can lose, which a world without the guarded
 items could never show.
 """
 
@@ -46,6 +47,8 @@ GUARDS = [
     # At the default Wilson bound (0.6) any count up to 6 is inert (6/6 successes are needed);
     # the count's own guard shows under a permissive Wilson bound.
     Guard("MIN_EVENTS_FOR_CRYSTALLIZATION", "low", base=(("WILSON_CI_THRESHOLD", "low"),)),
+    # Chatter whose noisy salience clears a permissive write gate, then scores at retrieval.
+    Guard("_wf_min_threshold", permissive="low"),
     # Wrong records pushed proactively (the threshold only truncates the push list).
     Guard("DEFAULT_SURFACING_THRESHOLD", permissive="low"),
     # A high signal raises the runners-up instead of inhibiting them; wrong ones among them
