@@ -47,6 +47,11 @@ GUARDS = [
     # At the default Wilson bound (0.6) any count up to 6 is inert (6/6 successes are needed);
     # the count's own guard shows under a permissive Wilson bound.
     Guard("MIN_EVENTS_FOR_CRYSTALLIZATION", "low", base=(("WILSON_CI_THRESHOLD", "low"),)),
+    # Wrong links (a useful record co-used once or habitually with an unrelated one): a large
+    # first-link weight, strengthening step or hop factor boosts the unrelated record.
+    Guard("initial_weight", permissive="high"),
+    Guard("delta", permissive="high"),
+    Guard("decay_per_hop", permissive="high", keeping="strict"),  # 0.5 still passes 2 hops
     # Chatter whose noisy salience clears a permissive write gate, then scores at retrieval.
     Guard("_wf_min_threshold", permissive="low"),
     # Wrong records pushed proactively (the threshold only truncates the push list).
