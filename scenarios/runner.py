@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-from scenarios.families import RunContext, get_family
-from scenarios.metrics import NO_SIGNAL_RHO, ndcg_score, spearman_score
+from scenarios.families import FAMILIES, RunContext, get_family
+from scenarios.metrics import METRICS, NO_SIGNAL_RHO, ndcg_score, spearman_score
 from scenarios.seeds import DegenerateSeedError, ScenarioSeed, default_bank
 from scenarios.world import World
 
@@ -31,7 +31,11 @@ OUTAGE_ERRORS = _outage_errors()
 
 @dataclass(frozen=True)
 class ScenarioResult:
-    """The score of one scenario run; ``error`` is set (and ndcg is 0) when it failed."""
+    """The score of one scenario run; ``error`` is set (and ndcg, score are 0) when it failed.
+
+    ``ndcg`` is always plain nDCG@k; ``score`` is the family's own metric (``metric``, see
+    ``Family.metric``), the number to optimise. They are equal for ``metric == "ndcg"``.
+    """
 
     label: str
     ndcg: float
@@ -39,6 +43,12 @@ class ScenarioResult:
     top: tuple[str, ...]
     seconds: float
     error: str | None = None
+    metric: str = "ndcg"
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.score is None:
+            object.__setattr__(self, "score", self.ndcg)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +80,7 @@ def evaluate_scenario(
     """Run ``seed`` on popoto under whatever constants are applied right now, and score it."""
     started = time.perf_counter()
     ctx = RunContext(family=seed.family, arguments=dict(arguments or {}))
+    metric = family_metric(seed.family)
     try:
         world = build_world(seed)
         ranking = get_family(seed.family).run(world, ctx)
@@ -80,6 +91,8 @@ def evaluate_scenario(
             spearman=spearman_score(ranking.scores, relevance),
             top=tuple(ranking.top),
             seconds=time.perf_counter() - started,
+            metric=metric,
+            score=METRICS[metric](ranking.top, relevance, k=k),
         )
     except OUTAGE_ERRORS:
         raise  # the server is gone: that says nothing about the constant, so never score it
@@ -91,9 +104,17 @@ def evaluate_scenario(
             top=(),
             seconds=time.perf_counter() - started,
             error=f"{type(exc).__name__}: {exc}",
+            metric=metric,
+            score=0.0,
         )
     finally:
         delete_namespace(ctx.class_names, ctx.extra_cleanup_patterns)
+
+
+def family_metric(family: str) -> str:
+    """The metric ``family`` is scored with (``"ndcg"`` for an unknown one, which then fails)."""
+    cls = FAMILIES.get(family)
+    return cls.metric if cls is not None else "ndcg"
 
 
 def delete_namespace(class_names: Iterable[str], extra_patterns: Iterable[str] = ()) -> int:

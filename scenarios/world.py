@@ -18,11 +18,16 @@ MIN_RELEVANT = 3
 SECONDS_PER_DAY = 86_400.0
 # Grade quotas by utility rank: top 10% -> 3, next 15% -> 2, next 15% -> 1, rest 0.
 GRADE_QUOTAS = ((3, 0.10), (2, 0.15), (1, 0.15))
+# A harmful record (a bad policy, a wrong record) costs as much as a marginally useful one gains.
+HARM_GRADE = -1
 
 
 @dataclass(frozen=True)
 class Record:
-    """One memory record: its latent grade and the signals a scenario may write into popoto."""
+    """One memory record: its latent grade and the signals a scenario may write into popoto.
+
+    ``grade`` is 0-3 for a useful record by utility rank, ``HARM_GRADE`` for a harmful one.
+    """
 
     key: str
     grade: int
@@ -148,9 +153,16 @@ def build_records(
     ages: np.ndarray,
     salience: np.ndarray | None = None,
     outcomes: list[tuple[str, ...]] | None = None,
+    harmful: np.ndarray | None = None,
 ) -> tuple[Record, ...]:
-    """Assemble records; grades come from ``utilities`` only, and degenerate worlds are refused."""
-    grades = grade_utilities(utilities)
+    """Assemble records; grades come from ``utilities`` only, and degenerate worlds are refused.
+
+    ``harmful`` marks records that cost when surfaced: they grade ``HARM_GRADE`` and take no
+    place in the positive quotas (the quotas rank the others by utility).
+    """
+    bad = np.zeros(len(utilities), dtype=bool) if harmful is None else np.asarray(harmful, bool)
+    grades = grade_utilities(np.where(bad, -np.inf, utilities))
+    grades[bad] = HARM_GRADE
     check_not_degenerate(seed, grades)
     n = len(utilities)
     sal = salience if salience is not None else np.zeros(n)

@@ -159,3 +159,57 @@ def confidence_data(class_name: str) -> dict[str, dict]:
     raw = redis().hgetall(f"$ConfidencF:{class_name}:confidence:data")
     prefix = f"{class_name}:"
     return {k.decode().removeprefix(prefix): msgpack.unpackb(v, raw=False) for k, v in raw.items()}
+
+
+@dataclass(frozen=True)
+class GuardRow:
+    """One seed under a guard constant: harmful records in the top k and the family's score, at
+    the permissive value and at a value that keeps harmful records out."""
+
+    label: str
+    harmful_permissive: int
+    harmful_keeping: int
+    score_permissive: float
+    score_keeping: float
+
+
+def guarded_keys(world: World) -> set[str]:
+    """The records a guard constant exists to keep out: harmful ones (negative grade) and those
+    the family lists in ``World.extras["guarded"]`` (noise, wrongly linked records)."""
+    harmful = {key for key, grade in world.relevance.items() if grade < 0}
+    return harmful | set(world.extras.get("guarded", ()))
+
+
+def harmful_in_top(result: ScenarioResult, world: World) -> int:
+    """How many of the returned top-k records are guarded-against items of the world."""
+    guarded = guarded_keys(world)
+    return sum(1 for key in result.top if key in guarded)
+
+
+def guard_rows(
+    constant: Constant,
+    permissive: float,
+    keeping: float,
+    seeds: Sequence[ScenarioSeed],
+    base: Mapping[Constant, float] | None = None,
+) -> list[GuardRow]:
+    """Each seed at ``permissive`` and at ``keeping`` (with ``base`` applied under both)."""
+    runs = {}
+    for value in (permissive, keeping):
+        runs[value] = evaluate_at_all({**(base or {}), constant: value}, seeds)
+    rows = []
+    for i, seed in enumerate(seeds):
+        world, a, b = build_world(seed), runs[permissive][i], runs[keeping][i]
+        assert a.error is None and b.error is None, (a.error, b.error)
+        rows.append(
+            GuardRow(
+                seed.label, harmful_in_top(a, world), harmful_in_top(b, world), a.score, b.score
+            )
+        )
+    return rows
+
+
+def evaluate_at_all(values: Mapping[Constant, float], seeds: Sequence[ScenarioSeed]):
+    """Each seed's result with every constant of ``values`` applied."""
+    with applied_constants(values) as arguments:
+        return [evaluate_scenario(seed, arguments=arguments) for seed in seeds]

@@ -107,3 +107,22 @@ def test_delta_and_decay_factor_reach_popotos_calls(popoto_redis, catalog, monke
     assert seen["delta"] and set(seen["delta"]) == {0.2}
     assert seen["factor"] and set(seen["decay_factor"]) == {0.6}
     assert seen["factor"] == pytest.approx([0.6**gap] * len(seen["factor"]))
+
+
+def test_worlds_hold_wrong_links():
+    """What the link constants guard against is in the worlds: a useful record (cue or current
+    topic) co-used with an unrelated, useless background record."""
+    family, found = get_family(FAMILY), 0
+    for seed in train_seeds(FAMILY, 10):
+        world = family.build_world(seed)
+        roles, cue = world.extras["roles"], {c.key for c in world.extras["cue"]}
+        useful = cue | {k for k, role in roles.items() if role == "current"}
+        grades = world.relevance
+        for key in world.extras["guarded"]:
+            assert roles[key] == "background" and grades[key] == 0
+            partners = {
+                p.a if p.b == key else p.b for p in world.extras["pairs"] if key in (p.a, p.b)
+            }
+            assert partners & useful
+            found += 1
+    assert found

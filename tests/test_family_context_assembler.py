@@ -4,13 +4,16 @@ Determinism and zero leaked keys are checked for every family in ``tests/test_ru
 Reach means behaviour: the same session ends in a different proactive call at the catalog's low
 and high value. The mechanism tests pin what each constant does inside ``assemble()``:
 suppression is a confidence signal to the pull candidates that were not injected, and the
-surfacing threshold only ever truncates the push list (so nDCG@5 cannot reward raising it).
+surfacing threshold only ever truncates the push list (so plain nDCG@5 cannot reward raising it,
+which is why the family scores signed nDCG: the wrong records it truncates cost). The session's
+clocks are re-dated to the next session's opening, and the truth counts every real use.
 """
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from family_helpers import (
     assert_world_ignores,
@@ -18,6 +21,7 @@ from family_helpers import (
     differs_on,
     keys_written_by_a_run,
     low_and_high,
+    redis,
     seeds_it_reaches,
     train_seeds,
 )
@@ -31,6 +35,7 @@ from scenarios.families.context_assembler import (
 )
 from scenarios.families.decay import save_all
 from scenarios.runner import delete_namespace
+from scenarios.world import SECONDS_PER_DAY
 from tuner.overrides import applied_constants
 
 FAMILY = "context_assembler"
@@ -113,3 +118,46 @@ def test_reactions_land_on_the_injected_records(popoto_redis):
     assert any(r != "dismissed" for r in reactions)
     for inst, reaction in zip(result.records, reactions, strict=True):
         assert data[inst.key]["evidence_count"] == (reaction != "dismissed")
+
+
+def test_every_clock_is_re_dated_to_the_next_session(popoto_redis):
+    """No decay clock, touches of the session included, is newer than the session gap allows:
+    an "acted" record is not fresher at the proactive call than a use one gap ago."""
+    from family_helpers import family_run
+
+    seed = train_seeds(FAMILY, 1)[0]
+    with family_run(FAMILY, seed) as run:
+        gap = run.world.extras["session_gap_days"]
+        (zset,) = [
+            k
+            for k in redis().scan_iter(match=f"*{run.class_name}*relevance*")
+            if redis().type(k) == b"zset"
+        ]
+        newest = max(ts for _, ts in redis().zrange(zset, 0, -1, withscores=True))
+    assert gap > 0
+    assert newest <= time.time() - gap * SECONDS_PER_DAY + 1.0
+
+
+def test_truth_counts_session_uses_whether_or_not_popoto_showed_them():
+    """A record the agent needed on some turn was really used then (whatever popoto showed):
+    its truth is fresher than the same record unused; wrong records are harmful."""
+    from scenarios.families.context_assembler import session_needs, session_turns
+    from scenarios.families.decay import recency_need
+    from scenarios.world import base_draws
+
+    fresher = 0
+    for seed in train_seeds(FAMILY, 5):
+        world = get_family(FAMILY).build_world(seed)
+        wrong = np.array(world.extras["wrong"])
+        grades = np.array([r.grade for r in world.records])
+        assert (grades[wrong] < 0).all() and (grades[~wrong] >= 0).all()
+        _, value, ages = base_draws(seed)
+        rho, gap = recency_need(seed), world.extras["session_gap_days"]
+        prior = (~wrong) * value * (1.0 + ages) ** -rho
+        used = session_needs(seed, prior, wrong, session_turns(seed))[0].any(axis=0)
+        unused_truth = (~wrong) * value * (1.0 + ages + gap) ** -rho
+        utility = np.array([r.utility for r in world.records])
+        assert np.allclose(utility[~used], unused_truth[~used])
+        assert (utility[used] > unused_truth[used]).all()
+        fresher += int(used.sum())
+    assert fresher

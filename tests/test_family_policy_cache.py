@@ -11,6 +11,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from family_helpers import (
     assert_key_set_unchanged,
@@ -196,3 +197,22 @@ def test_chi_squared_threshold_is_a_dead_alias(popoto_redis, catalog):
 def test_alias_scan_would_catch_a_reader():
     """The scan is not vacuous: a constant the recipe does read is found."""
     assert any(site.startswith("policy_cache.py") for site in alias_reads("WILSON_CI_THRESHOLD"))
+
+
+def test_worlds_hold_bad_policies_that_get_lucky_successes():
+    """What the Wilson bound and the event count guard against is really in the worlds: actions
+    that mostly fail (harmful grade) yet have logged successes, some in a row."""
+    runs = 0
+    for seed in train_seeds(FAMILY, 10):
+        world = build_world(seed)
+        harmful = {i for i, r in enumerate(world.records) if r.grade < 0}
+        assert harmful and len(harmful) < len(world.records)
+        events = world.extras["policy"].events
+        wins = [ok for rec, ok, _ in events if rec in harmful]
+        good = [ok for rec, ok, _ in events if rec not in harmful]
+        assert any(wins) and np.mean(wins) < np.mean(good)
+        runs += any(
+            a[0] == b[0] and a[0] in harmful and a[1] and b[1]
+            for a, b in zip(events, events[1:], strict=False)
+        )
+    assert runs  # two straight logged successes of a bad action (enough for a Wilson bound 0.34)

@@ -67,3 +67,21 @@ def test_dropped_records_still_count_in_the_ideal(popoto_redis, catalog):
     world, ranking, stored, _ = run_and_inspect(seed, {constant: 0.99})
     assert len(stored) < len(world.records)
     assert ndcg_score(ranking.top, world.relevance) < 1.0
+
+
+def test_worlds_hold_chatter_the_gate_can_keep_out():
+    """What the gate guards against is in the worlds: zero-value chatter (grade 0) whose noisy
+    write-time salience straddles the threshold range, and some of it carries importance."""
+    from scenarios.runner import build_world
+
+    chatter = [
+        r
+        for seed in train_seeds(FAMILY, 10)
+        for world in [build_world(seed)]
+        for r in world.records
+        if r.key in set(world.extras["guarded"])
+    ]
+    assert chatter and all(r.grade == 0 for r in chatter)
+    salience = [r.salience for r in chatter]
+    assert min(salience) < 0.1 < max(salience)
+    assert max(r.importance for r in chatter) > 0.2

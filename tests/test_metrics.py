@@ -5,7 +5,14 @@ import itertools
 import numpy as np
 import pytest
 
-from scenarios.metrics import METRICS, NO_SIGNAL_RHO, ndcg_score, spearman_score
+from scenarios.metrics import (
+    METRICS,
+    NO_SIGNAL_RHO,
+    RANKING_METRICS,
+    ndcg_score,
+    signed_ndcg_score,
+    spearman_score,
+)
 
 RELEVANCE = {"a": 3, "b": 2, "c": 1, "d": 0, "e": 0, "f": 1, "g": 0}
 
@@ -84,10 +91,56 @@ def test_registry_metrics_are_invariant_to_key_names(name):
     rng = np.random.default_rng(3)
     renamed = {k: f"x{rng.integers(1e9)}{k}" for k in RELEVANCE}
     relevance2 = {renamed[k]: v for k, v in RELEVANCE.items()}
-    if name == "ndcg":
+    if name in RANKING_METRICS:
         args, args2 = (["b", "a", "d"], RELEVANCE), ([renamed[k] for k in "bad"], relevance2)
     else:
         scores = {k: float(i) for i, k in enumerate(RELEVANCE)}
-        args, args2 = (scores, RELEVANCE), ({renamed[k]: v for k, v in scores.items()},
-                                            relevance2)
+        args, args2 = (scores, RELEVANCE), ({renamed[k]: v for k, v in scores.items()}, relevance2)
     assert METRICS[name](*args) == pytest.approx(METRICS[name](*args2))
+
+
+HARMFUL = {**RELEVANCE, "h1": -1, "h2": -1}
+
+
+def test_signed_ndcg_equals_ndcg_without_harmful_records():
+    for top in (["b", "a", "d"], ["d", "e"], ideal_ranking(RELEVANCE), []):
+        assert signed_ndcg_score(top, RELEVANCE) == pytest.approx(ndcg_score(top, RELEVANCE))
+
+
+def test_signed_ndcg_ideal_is_one_and_most_harmful_is_zero():
+    assert signed_ndcg_score(ideal_ranking(RELEVANCE), HARMFUL) == pytest.approx(1.0)
+    assert signed_ndcg_score(["h1", "h2", "d", "e", "g"], HARMFUL) == pytest.approx(0.0)
+
+
+def test_plain_ndcg_cannot_see_harm_but_signed_ndcg_pays_for_it():
+    """A harmful record in a slot that would otherwise stay empty: invisible to nDCG."""
+    short, padded = ["a", "b"], ["a", "b", "h1"]
+    assert ndcg_score(padded, HARMFUL) == ndcg_score(short, HARMFUL)
+    assert signed_ndcg_score(padded, HARMFUL) < signed_ndcg_score(short, HARMFUL)
+
+
+def test_signed_ndcg_saying_nothing_beats_surfacing_harm_and_stays_in_unit_interval():
+    empty = signed_ndcg_score([], HARMFUL)
+    assert 0.0 < empty < 1.0
+    assert signed_ndcg_score(["h1"], HARMFUL) < empty
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        top = list(rng.permutation(list(HARMFUL))[: rng.integers(0, 6)])
+        assert 0.0 <= signed_ndcg_score(top, HARMFUL) <= 1.0
+
+
+def test_signed_ndcg_harm_costs_less_further_down():
+    assert signed_ndcg_score(["a", "b", "h1"], HARMFUL) > signed_ndcg_score(
+        ["h1", "a", "b"], HARMFUL
+    )
+
+
+def test_signed_ndcg_ignores_items_below_k_and_repeats():
+    assert signed_ndcg_score(["a", "b", "c", "f", "d", "h1"], HARMFUL, k=5) == (
+        signed_ndcg_score(["a", "b", "c", "f", "d"], HARMFUL, k=5)
+    )
+    assert signed_ndcg_score(["h1", "h1"], HARMFUL) == signed_ndcg_score(["h1", "zzz"], HARMFUL)
+
+
+def test_signed_ndcg_world_without_signal_scores_zero():
+    assert signed_ndcg_score(["a"], {"a": 0, "b": 0}) == 0.0

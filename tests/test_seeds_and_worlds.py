@@ -17,7 +17,7 @@ from scenarios.seeds import (
     draw_seed,
     split_bank,
 )
-from scenarios.world import check_not_degenerate, grade_utilities
+from scenarios.world import HARM_GRADE, check_not_degenerate, grade_utilities
 
 
 def test_same_id_same_seed_and_world():
@@ -87,8 +87,13 @@ def test_every_bank_world_is_buildable_and_graded_from_latent_utility(family):
     for seed in default_bank(family, size=10):
         world = build_world(seed)
         assert world.relevant_count >= 3
-        by_utility = sorted(world.records, key=lambda r: -r.utility)
+        # Harmful records (bad policies, wrong records) grade HARM_GRADE whatever their
+        # utility; the others are graded by utility rank.
+        assert all(r.grade == HARM_GRADE for r in world.records if r.grade < 0)
+        useful = [r for r in world.records if r.grade >= 0]
+        by_utility = sorted(useful, key=lambda r: -r.utility)
         assert by_utility[0].grade == 3
+        assert all(a.grade >= b.grade for a, b in zip(by_utility, by_utility[1:], strict=False))
 
 
 def test_seed_is_plain_data():
@@ -117,3 +122,20 @@ def test_degenerate_seeds_are_rejected_at_bank_generation():
         FAMILIES["decay"] = original
         build_world.cache_clear()
     assert FAMILIES["decay"] is original
+
+
+def test_harmful_records_grade_harm_and_take_no_positive_quota():
+    """A harmful record grades HARM_GRADE even with the top utility; the quotas go to others."""
+    from scenarios.world import build_records
+
+    seed = draw_seed("decay", 3)
+    n = seed.record_count
+    utility = np.linspace(1.0, 0.0, n)
+    harmful = np.zeros(n, dtype=bool)
+    harmful[:2] = True  # the two most useful-looking records are harmful
+    keys = [f"k{i}" for i in range(n)]
+    records = build_records(
+        seed, utility, keys=keys, importance=utility, ages=np.ones(n), harmful=harmful
+    )
+    assert [r.grade for r in records[:2]] == [HARM_GRADE, HARM_GRADE]
+    assert records[2].grade == 3 and all(r.grade >= 0 for r in records[2:])

@@ -64,6 +64,13 @@ class Family(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    metric: ClassVar[str] = "ndcg"
+    """The ``scenarios.metrics.RANKING_METRICS`` entry a scenario's ``score`` is: ``"ndcg"``
+    unless plain nDCG@k cannot see what the family's guard constants keep out (harmful items
+    only ever fill slots that would otherwise stay empty), then ``"signed_ndcg"``."""
+    sanity_note: ClassVar[str] = ""
+    """Why the family's mean Spearman at popoto's defaults is low (below
+    ``scenarios.sanity.MIN_SANITY_RHO``), when it is; empty when it is not."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

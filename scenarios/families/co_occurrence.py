@@ -21,6 +21,12 @@ Retrieval is ``composite_score`` over the decay arm (importance x recency, at th
 application weight) plus ``co_occurrence_boost = propagate(cue, depth=2)``
 (``CO_OCCURRENCE_DECAY_PER_HOP``, entering at weight 1.0); the cue's own records are left out.
 
+Wrong links (what a small ``initial_weight``, ``delta`` and ``decay_per_hop`` guard against):
+``noise_ratio`` of the cue's and current topic's records were also co-used, once or habitually,
+with an unrelated background record (another tab, a paste by mistake). The edge is real in
+popoto's graph but the record is useless to the query; such records are listed in
+``extras["guarded"]`` and cost a top-5 slot when a permissive weighting boosts them in.
+
 The world is drawn from the seed alone, so it cannot depend on any of the four constants; they
 only change how popoto turns the observed co-use history into a boost and how that boost weighs
 against the decay arm (whose scores are unnormalised, ~importance at the default decay rate).
@@ -28,16 +34,19 @@ against the decay arm (whose scores are unnormalised, ~importance at the default
 
 from __future__ import annotations
 
-import inspect
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
+from scenarios.families.base import Family, Ranking, RunContext
+from scenarios.families.co_occurrence_run import (
+    ranking_without_cue,
+    replay_history,
+    save_with_ages,
+    strengthen_default_delta,
+)
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
-    SECONDS_PER_DAY,
     World,
     ages_days,
     build_records,
@@ -53,6 +62,10 @@ PROPAGATION_DEPTH = 2
 # so the best boost scale depends on this weight and no single app setting should decide it.
 RELEVANCE_WEIGHT_RANGE = (0.3, 1.0)
 BACKGROUND_TOPIC_SIZE = 8
+# How cue-driven a query is: from nearly context-free (a fresh question) to mostly about the
+# cue's task. It was [0.35, 0.9], which made links dominate every truth.
+CUE_DEPENDENCE_RANGE = (0.05, 0.9)
+WRONG_LINK_REPEATS = 0.7  # mean extra co-uses of a wrong link beyond the first
 # Hidden association with the cue's current task, by latent role.
 ASSOC_RANGES = {
     "current": (0.55, 1.0),
@@ -84,7 +97,7 @@ class CueRecord:
 def hidden_task(seed: ScenarioSeed) -> tuple[float, float, float]:
     """The seed's hidden ``lam`` (cue dependence), ``rho`` (recency need) and topic ``drift``."""
     rng = seed.rng(6)
-    lam = float(rng.uniform(0.35, 0.9))
+    lam = float(rng.uniform(*CUE_DEPENDENCE_RANGE))
     rho = float(np.exp(rng.uniform(np.log(0.05), np.log(0.5))))
     drift = float(rng.uniform(0.0, 1.0))
     return lam, rho, drift
@@ -170,7 +183,30 @@ def co_use_history(
         topic = background[start : start + BACKGROUND_TOPIC_SIZE]
         _sparse_partners(rng, log, keys, topic, rate, initiators=0.5)
     _spurious(seed, log, keys + cue, value)
+    _wrong_links(seed, log, [keys[i] for i in current] + cue, [keys[i] for i in background])
     return log.pairs()
+
+
+def _wrong_links(
+    seed: ScenarioSeed, log: _PairLog, useful: list[str], unrelated: list[str]
+) -> None:
+    """Wrong links: a useful record (the cue or its current topic) co-used with an unrelated
+    background record it has nothing to do with (open in another tab, pasted by mistake).
+
+    ``noise_ratio`` of the cue's and topic's true pairs get such a companion; most co-uses are
+    one-off, some repeat (a habitual companion). These are what a small ``initial_weight``, a
+    small ``delta`` and a short ``decay_per_hop`` keep from boosting the unrelated record.
+    """
+    if not unrelated:
+        return
+    rng = seed.rng(13)
+    count = int(rng.binomial(len(useful), seed.noise_ratio))
+    for _ in range(count):
+        a = useful[rng.integers(len(useful))]
+        b = unrelated[rng.integers(len(unrelated))]
+        uses = 1 + int(rng.poisson(WRONG_LINK_REPEATS))
+        recent = int(rng.binomial(uses, 0.5))
+        log.add(a, b, uses - recent, recent)
 
 
 def _sparse_partners(
@@ -241,6 +277,19 @@ def latent_utility(
     return lam * assoc * (0.5 + 0.5 * value) + (1.0 - lam) * value * (1.0 + ages) ** -rho
 
 
+def wrongly_linked(pairs, cue_keys: list[str], keys: list[str], roles: list[str], records):
+    """Background records of grade 0 that have an edge to the cue or its current topic: what a
+    permissive link weighting boosts for nothing."""
+    useful = set(cue_keys) | {k for k, role in zip(keys, roles, strict=True) if role == "current"}
+    useless = {
+        r.key
+        for r, role in zip(records, roles, strict=True)
+        if role == "background" and r.grade == 0
+    }
+    linked = {p.b for p in pairs if p.a in useful} | {p.a for p in pairs if p.b in useful}
+    return tuple(sorted(linked & useless))
+
+
 class CoOccurrenceFamily(Family):
     name = "co_occurrence"
     description = (
@@ -267,6 +316,7 @@ class CoOccurrenceFamily(Family):
             for i, key in enumerate(cue_keys)
         )
         extras = {
+            "guarded": wrongly_linked(pairs, cue_keys, keys, roles, records),
             "cue": cue,
             "pairs": pairs,
             "old_gap_passes": gap,
@@ -295,107 +345,3 @@ class CoOccurrenceFamily(Family):
         cue = [pk[c.key] for c in world.extras["cue"]]
         boost = model._meta.fields["assoc"].propagate(model, cue, depth=PROPAGATION_DEPTH)
         return ranking_without_cue(model, world, boost)
-
-
-def strengthen_default_delta() -> float:
-    """popoto's frozen ``strengthen(delta=...)`` default, read from the installed signature."""
-    from popoto.fields.co_occurrence_field import CoOccurrenceField
-
-    return float(inspect.signature(CoOccurrenceField.strengthen).parameters["delta"].default)
-
-
-def save_with_ages(model: type, world: World) -> dict[str, str]:
-    """Save candidates and cue in one pipeline, then give each its last-use time.
-
-    Returns record key -> popoto redis key (the node id the co-occurrence graph uses).
-    """
-    from popoto.fields.decaying_sorted_field import DecayingSortedField
-    from popoto.redis_db import get_REDIS_DB
-
-    client = get_REDIS_DB()
-    rows = [(r.key, r.importance, r.age_days) for r in world.records]
-    rows += [(c.key, c.importance, c.age_days) for c in world.extras["cue"]]
-    pipe = client.pipeline(transaction=False)
-    instances = []
-    for key, importance, _ in rows:
-        inst = model(key=key, importance=importance)
-        inst.save(pipeline=pipe)
-        instances.append(inst)
-    pipe.execute()
-    now = time.time()
-    zkey = DecayingSortedField.get_partitioned_sortedset_db_key(instances[0], "relevance")
-    stamps = {
-        inst.db_key.redis_key: now - age * SECONDS_PER_DAY
-        for inst, (_, _, age) in zip(instances, rows, strict=True)
-    }
-    client.zadd(zkey.redis_key, stamps)
-    return {key: inst.db_key.redis_key for inst, (key, _, _) in zip(instances, rows, strict=True)}
-
-
-def replay_history(model: type, world: World, pk: dict[str, str], *, delta: float) -> None:
-    """Replay the co-use history through popoto's own edge API, in time order.
-
-    Old epoch, then the nightly maintenance passes of the gap, then the recent epoch (today's
-    sessions, which no pass has touched yet). The gap's ``old_gap_passes`` nightly
-    ``weaken_all()`` calls per record are applied as one call with ``decay_factor ** passes``:
-    with no edge writes in between, that is exactly the repeated passes (same product, same
-    prune decision since weights only fall), at one round trip instead of ``passes``.
-    """
-    field = model._meta.fields["assoc"]
-    pairs: tuple[CoUse, ...] = world.extras["pairs"]
-    old = [(pk[p.a], pk[p.b], p.old) for p in pairs if p.old]
-    recent = [(pk[p.a], pk[p.b], p.recent) for p in pairs if p.recent]
-    record_epoch(model, field, old, delta=delta, existing=set())
-    nodes = sorted({node for a, b, _ in old for node in (a, b)})
-    factor = field.decay_factor ** world.extras["old_gap_passes"]
-    for node in nodes:
-        field.weaken_all(model, node, factor=factor)
-    record_epoch(model, field, recent, delta=delta, existing=surviving_edges(model, field, recent))
-
-
-def surviving_edges(model: type, field, events: list[tuple[str, str, int]]) -> set:
-    """Which of these pairs still have an edge (the app checks before link vs strengthen)."""
-    from popoto.redis_db import get_REDIS_DB
-
-    pipe = get_REDIS_DB().pipeline(transaction=False)
-    for a, b, _ in events:
-        pipe.zscore(field.get_edge_key(model, a), b)
-    scores = pipe.execute()
-    return {(a, b) for (a, b, _), score in zip(events, scores, strict=True) if score is not None}
-
-
-def record_epoch(
-    model: type, field, events: list[tuple[str, str, int]], *, delta: float, existing: set
-) -> None:
-    """Each co-use of a pair: ``link()`` if it has no edge yet, else ``strengthen(delta)``.
-
-    Links run at once (popoto evaluates them immediately); strengthens are pipelined and run
-    after, which keeps each pair's order (link first) because a pair's repeats all strengthen.
-    """
-    from popoto.redis_db import get_REDIS_DB
-
-    pipe = get_REDIS_DB().pipeline(transaction=False)
-    for a, b, count in events:
-        repeats = count
-        if (a, b) not in existing:
-            field.link(model, a, b)
-            repeats -= 1
-        for _ in range(repeats):
-            field.strengthen(model, a, b, delta=delta, pipeline=pipe)
-    pipe.execute()
-
-
-def ranking_without_cue(model: type, world: World, boost: dict[str, float]) -> Ranking:
-    """The composite ranking with the cue's own records left out: they are already in context."""
-    cue = {c.key for c in world.extras["cue"]}
-    ranking = composite_ranking(
-        model.query,
-        model,
-        record_count=len(world.records) + len(cue),
-        k=5 + len(cue),
-        indexes={"relevance": world.extras["relevance_weight"]},
-        co_occurrence_boost=boost,
-    )
-    top = [key for key in ranking.top if key not in cue][:5]
-    scores = {key: s for key, s in ranking.scores.items() if key not in cue}
-    return Ranking(top=top, scores=scores)

@@ -18,13 +18,27 @@ What the two constants do there (popoto 1.10.1, ``recipes/context_assembler.py``
 - ``DEFAULT_SURFACING_THRESHOLD``: the push path keeps only records whose decayed relevance
   reaches it (``composite_score(min_score=...)``); the proactive call returns those, best first.
 
-Latent truth, from the seed alone: a record is *wrong* (obsolete or mistaken: worth 0) or
-genuine with value ``v``; its utility at the end of the session is ``v * (1 + age) ** -rho`` with
-the seed's hidden recency need ``rho``. popoto sees a noisy importance and the age. On each query
-turn the agent reacts to the records it was shown by a pre-drawn per-(turn, record) outcome:
-genuine records are acted on with a chance that grows with their utility rank (else dismissed),
-wrong ones are mostly contradicted; a noise share is random. Which records are shown is popoto's
-doing, under the constants; what the agent would do with each is fixed by the world.
+Latent truth, from the seed alone: a record is *wrong* (obsolete or mistaken) or genuine with
+value ``v``. A wrong record is harmful to push into context (the agent would act on it and be
+contradicted), so it grades ``HARM_GRADE`` and the family is scored with ``signed_ndcg``: plain
+nDCG counts a pushed wrong record like an empty slot, so it could only ever favour surfacing
+more. Wrong records are what the surfacing threshold (and suppression of the runners-up) keep
+out: they look as important as the rest, and only the session's contradictions (confidence,
+which modulates decay) tell them apart.
+
+The session: on each query turn the agent *needs* some genuine records (a per-(turn, record)
+draw whose chance rises with the record's pre-session utility rank, 0.05 .. 0.95) and uses them
+whether or not popoto showed them (it searches for what it was not given). popoto learns of a
+use only when it showed the record: the agent then reports "acted" (popoto ``touch()``es the
+record's decay clock to now); a shown genuine record it did not need is "dismissed", a shown
+wrong one mostly "contradicted"; a ``noise_ratio / 2`` share of reactions is random. The
+proactive call opens the *next* session, ``session_gap`` days later (hidden, from the seed):
+every decay clock is re-dated back by the gap, touches included, as if the wall clock had moved
+on. The truth uses the same clock: a record needed in the session was last used ``gap`` days
+before the proactive call, any other ``age + gap`` days, and utility is ``v * (1 + age) **
+-rho`` with the seed's hidden recency need ``rho``. So the truth counts every real use, seen or
+not, and never depends on what popoto showed; exposure only lets popoto *learn* real uses, it
+no longer makes a record useful by touching it.
 
 The Ranking is what the final proactive call surfaced, in order; its scores are the assembler's
 own injection-time trace scores (``emit_trace=True``).
@@ -52,6 +66,7 @@ SCORE_WEIGHTS = {"relevance": 0.6, "confidence": 0.3}  # ContextAssembler's docs
 MIN_TURNS, MAX_TURNS = 2, 4
 OUTCOMES = ("acted", "dismissed", "contradicted")
 WRONG_CONTRADICTED_P = 0.7
+SESSION_GAP_DAYS = (0.25, 3.0)
 
 
 def hidden_wrong_share(seed: ScenarioSeed) -> float:
@@ -64,28 +79,43 @@ def session_turns(seed: ScenarioSeed) -> int:
     return MIN_TURNS + int(round(seed.outcome_frequency * (MAX_TURNS - MIN_TURNS)))
 
 
-def outcome_table(
-    seed: ScenarioSeed, utility: np.ndarray, wrong: np.ndarray, turns: int
-) -> list[list[str]]:
-    """What the agent would do with each record if shown on each turn (fixed by the world).
+def session_gap(seed: ScenarioSeed) -> float:
+    """Days between the session and the next one's opening (hidden; hours to a few days)."""
+    return float(
+        np.exp(seed.rng(9).uniform(np.log(SESSION_GAP_DAYS[0]), np.log(SESSION_GAP_DAYS[1])))
+    )
 
-    A genuine record is acted on with a chance rising with its utility rank (0.05 .. 0.95), else
-    dismissed; a wrong one is contradicted with ``WRONG_CONTRADICTED_P``, else dismissed. A
-    ``noise_ratio / 2`` share of reactions is uniformly random.
+
+def session_needs(seed: ScenarioSeed, prior: np.ndarray, wrong: np.ndarray, turns: int):
+    """Which records the agent needs on each turn (genuine only), and its reaction draws.
+
+    A genuine record is needed with a chance rising with its pre-session utility rank
+    (0.05 .. 0.95). Returns ``(needed, draw, noise, pick)``, each ``turns x n``.
     """
     rng = seed.rng(6)
-    n = len(utility)
-    rank = np.argsort(np.argsort(utility)) / max(n - 1, 1)
+    n = len(prior)
+    rank = np.argsort(np.argsort(prior)) / max(n - 1, 1)
     acted_p = 0.05 + 0.9 * rank
+    draw, noise = rng.random((turns, n)), rng.random((turns, n))
+    pick = rng.integers(len(OUTCOMES), size=(turns, n))
+    return (~wrong) & (draw < acted_p), draw, noise, pick
+
+
+def outcome_table(seed: ScenarioSeed, wrong: np.ndarray, draws) -> list[list[str]]:
+    """What the agent reports for each record if shown on each turn (fixed by the world).
+
+    A needed record is acted on, an unneeded genuine one dismissed, a wrong one contradicted
+    with ``WRONG_CONTRADICTED_P`` (else dismissed); a ``noise_ratio / 2`` share is random.
+    """
+    needed, draw, noise, pick = draws
     table = []
-    for _ in range(turns):
-        draw, noise, pick = rng.random(n), rng.random(n), rng.integers(len(OUTCOMES), size=n)
+    for t in range(len(needed)):
         row = np.where(
             wrong,
-            np.where(draw < WRONG_CONTRADICTED_P, "contradicted", "dismissed"),
-            np.where(draw < acted_p, "acted", "dismissed"),
+            np.where(draw[t] < WRONG_CONTRADICTED_P, "contradicted", "dismissed"),
+            np.where(needed[t], "acted", "dismissed"),
         )
-        row = np.where(noise < 0.5 * seed.noise_ratio, np.array(OUTCOMES)[pick], row)
+        row = np.where(noise[t] < 0.5 * seed.noise_ratio, np.array(OUTCOMES)[pick[t]], row)
         table.append([str(o) for o in row])
     return table
 
@@ -93,16 +123,27 @@ def outcome_table(
 class ContextAssemblerFamily(Family):
     name = "context_assembler"
     description = "ContextAssembler session: competitive suppression, push surfacing threshold"
+    metric = "signed_ndcg"
 
     def build_world(self, seed: ScenarioSeed) -> World:
         n = seed.record_count
         keys, value, ages = base_draws(seed)
         wrong = seed.rng(3).random(n) < hidden_wrong_share(seed)
-        utility = (~wrong) * value * (1.0 + ages) ** -recency_need(seed)
+        rho, gap = recency_need(seed), session_gap(seed)
+        prior = (~wrong) * value * (1.0 + ages) ** -rho
+        draws = session_needs(seed, prior, wrong, session_turns(seed))
+        used = draws[0].any(axis=0)
+        utility = (~wrong) * value * (1.0 + np.where(used, gap, ages + gap)) ** -rho
         importance = noisy(seed.rng(2), value, seed.noise_ratio)
-        records = build_records(seed, utility, keys=keys, importance=importance, ages=ages)
-        table = outcome_table(seed, utility, wrong, session_turns(seed))
-        return World(seed=seed, records=records, extras={"turns": table, "wrong": wrong.tolist()})
+        records = build_records(
+            seed, utility, keys=keys, importance=importance, ages=ages, harmful=wrong
+        )
+        extras = {
+            "turns": outcome_table(seed, wrong, draws),
+            "wrong": wrong.tolist(),
+            "session_gap_days": gap,
+        }
+        return World(seed=seed, records=records, extras=extras)
 
     def run(self, world: World, ctx: RunContext) -> Ranking:
         model = build_model(ctx)
@@ -113,6 +154,7 @@ class ContextAssemblerFamily(Family):
         for row in world.extras["turns"]:
             result = assembler.assemble(query_cues={"topic": "session"})
             react(result.records, row, index)
+        redate(model, instances, days=world.extras["session_gap_days"])
         final = assembler.assemble(query_cues=None, emit_trace=True)
         return surfaced_ranking(model, final)
 
@@ -159,6 +201,21 @@ def date_records(model: type, instances: list, world: World, *, now: float) -> N
         for inst, record in zip(instances, world.records, strict=True)
     }
     get_REDIS_DB().zadd(zset, mapping)
+
+
+def redate(model: type, instances: list, *, days: float) -> None:
+    """Move every decay clock ``days`` into the past: the next session opens that much later.
+
+    popoto reads the wall clock when it scores, so the gap is applied to the stored last-use
+    times (touches of the session included) instead of waiting it out.
+    """
+    from popoto.redis_db import get_REDIS_DB
+
+    field = model._meta.fields["relevance"]
+    zset = field.get_partitioned_sortedset_db_key(instances[0], "relevance").redis_key
+    client = get_REDIS_DB()
+    stamps = dict(client.zrange(zset, 0, -1, withscores=True))
+    client.zadd(zset, {member: ts - days * SECONDS_PER_DAY for member, ts in stamps.items()})
 
 
 def react(shown: list, row: list[str], index: dict[str, int]) -> None:

@@ -7,6 +7,20 @@ policy is ``Q* = p + horizon * max Q*(successor)``. Some situations recur on one
 (latent rhythm). At the query moment a policy is useful in proportion to ``Q*`` times how likely
 its situation is to come up *now*; that product is the graded relevance.
 
+Bad policies (what the Wilson bound and the event count are for): a hidden share of actions is
+the wrong tool for its situation and mostly fails (``p < 0.5``). A cached policy is executed
+instead of deliberating, and a failure costs what a success gains, so surfacing such a policy
+is worse than surfacing nothing: it grades ``HARM_GRADE`` and the family is scored with
+``signed_ndcg`` (plain nDCG would count a bad policy like an empty slot). Win-stay/lose-shift
+sessions still give bad actions lucky runs; a permissive threshold crystallizes them, and since
+the bloom filter locks a situation to its first policy, a lucky bad action can also lock the
+good one out. Neither cost depends on the constants: ``p`` and the log are drawn from the seed.
+
+``MIN_EVENTS_FOR_CRYSTALLIZATION`` only binds below the Wilson bound's own minimum: at the
+default ``WILSON_CI_THRESHOLD`` (0.6) a group needs 6 straight successes in one batch
+(``wilson_ci_lower(6, 6) = 0.61``), so any count up to 6 behaves the same there; its guard shows
+under a permissive Wilson threshold (``tests/test_family_guards.py`` applies both).
+
 What popoto sees, through the recipe's real code paths (``popoto.recipes.policy_cache``):
 
 1. The event log (win-stay/lose-shift sessions, outcomes flipped by recording noise) is fed to
@@ -28,26 +42,35 @@ What popoto sees, through the recipe's real code paths (``popoto.recipes.policy_
 
 from __future__ import annotations
 
-import asyncio
-import json
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from scenarios.families.base import Family, Ranking, RunContext
+from scenarios.families.policy_cache_run import (
+    BLOOM_KEY,
+    MAX_USES,
+    TD_ROUNDS,
+    crystallize,
+    delete_policies,
+    learn,
+    rank_schedule,
+    situation_fingerprints,
+)
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import SECONDS_PER_DAY, World, build_records, intrinsic_values, record_keys
 
-CONSUMER_BATCH = 50  # StreamConsumer's default batch_size: the handler never sees more at once
-TD_ROUNDS = 3
 WEEK = 7 * SECONDS_PER_DAY
 WEEKS_OF_LOG = 4
 # Monday 2025-01-06 00:00 UTC. The timeline is synthetic and fixed so that weekday buckets and
 # the cosine of the discovered cycle at the query moment never depend on the wall clock.
 TIMELINE_START = 1_736_121_600.0
-BLOOM_KEY = "$EF:PolicyEntry:bloom"
-MAX_USES = 40
+# A cached policy is executed instead of deliberating; a success gains what a failure costs
+# (it must be noticed and undone), so executing an action with p < 0.5 is worse than having no
+# policy at all: it is harmful to surface.
+BAD_SUCCESS_RATE = 0.5
+BAD_SHARE_RANGE = (0.1, 0.5)  # hidden per-seed share of wrong-tool actions
+BAD_RATE_RANGE = (0.05, 0.45)
 
 
 @dataclass(frozen=True)
@@ -194,17 +217,31 @@ def observed_views(n: int, events: list, now: float) -> tuple[np.ndarray, np.nda
     return (wins + 1.0) / (totals + 2.0), np.maximum((now - last) / SECONDS_PER_DAY, 0.01)
 
 
+def success_rates(seed: ScenarioSeed, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each action's true success rate, and which actions are *bad* (``p < BAD_SUCCESS_RATE``).
+
+    Most of an agent's repertoire works (``p`` in (0.5, 1], the seed's value shape), but a hidden
+    share of actions is the wrong tool for its situation and mostly fails (``p`` in
+    ``BAD_RATE_RANGE``). Those are what the Wilson bound and the event count exist to keep out:
+    win-stay/lose-shift sessions still give them lucky runs of successes.
+    """
+    rng = seed.rng(8)
+    bad = rng.random(len(value)) < rng.uniform(*BAD_SHARE_RANGE)
+    p = np.where(bad, rng.uniform(*BAD_RATE_RANGE, len(value)), 0.5 + 0.5 * value)
+    return p, p < BAD_SUCCESS_RATE
+
+
 class PolicyCacheFamily(Family):
     name = "policy_cache"
     description = "event log -> crystallization -> TD learning -> discovered weekly cycles"
+    metric = "signed_ndcg"
 
     def build_world(self, seed: ScenarioSeed) -> World:
         n = seed.record_count
         keys = record_keys(seed.rng(0), n)
         rng = seed.rng(1)
         groups = split_situations(rng, n)
-        # Success rates: the seed's value shape mapped onto [0.26, 1]; agents' actions mostly work.
-        p = 0.25 + 0.74 * intrinsic_values(rng, seed.importance_shape, n)
+        p, bad = success_rates(seed, intrinsic_values(rng, seed.importance_shape, n))
         situation_of = np.zeros(n, dtype=int)
         for s, recs in enumerate(groups):
             situation_of[recs] = s
@@ -217,7 +254,9 @@ class PolicyCacheFamily(Family):
         events = event_log(seed, sits, p)
         uses, rewards = experience(seed, sits, p)
         importance, ages = observed_views(n, events, now)
-        records = build_records(seed, utility, keys=keys, importance=importance, ages=ages)
+        records = build_records(
+            seed, utility, keys=keys, importance=importance, ages=ages, harmful=bad
+        )
         log = PolicyLog(
             situation_of=tuple(int(s) for s in situation_of),
             situations=tuple(sits),
@@ -275,167 +314,3 @@ def successors(seed: ScenarioSeed, situation_of: np.ndarray, sits: list[Situatio
         weights[own] = 0.0
         target[i] = int(rng.choice(count, p=weights / weights.sum()))
     return np.where(follows, target, -1)
-
-
-def situation_fingerprints(log: PolicyLog, agent: str) -> list[str]:
-    """``compute_fingerprint`` of each situation's state features (agent-scoped)."""
-    from popoto.recipes.policy_cache import compute_fingerprint
-
-    return [
-        compute_fingerprint({"task": f"situation-{s}", "agent": agent})
-        for s in range(len(log.situations))
-    ]
-
-
-def stream_entries(world: World, log: PolicyLog, agent: str, fingerprints: list[str]) -> list:
-    """The event log as ``StreamConsumer`` hands it to handlers: ``(entry_id, {str: str})``."""
-    entries = []
-    for seq, (rec, success, ts) in enumerate(log.events):
-        situation = log.situation_of[rec]
-        fields = {
-            "state_fingerprint": fingerprints[situation],
-            "action_type": world.records[rec].key,
-            "outcome": "success" if success else "failure",
-            "agent_id": agent,
-            "state_features": json.dumps({"task": f"situation-{situation}"}),
-            "action_spec": "{}",
-            "ts": repr(ts),
-        }
-        entries.append((f"{int(ts * 1000)}-{seq}", fields))
-    return entries
-
-
-def crystallize(world: World, log: PolicyLog, agent: str, fingerprints: list[str]) -> None:
-    """Run ``crystallization_handler`` over the log in consumer-sized batches, in order."""
-    from popoto.recipes.policy_cache import crystallization_handler
-
-    entries = stream_entries(world, log, agent, fingerprints)
-    batches = [entries[i : i + CONSUMER_BATCH] for i in range(0, len(entries), CONSUMER_BATCH)]
-
-    async def consume() -> None:
-        for batch in batches:
-            await crystallization_handler(batch)
-
-    asyncio.run(consume())
-
-
-def load_policies(agent: str) -> dict[str, object]:
-    """This agent's crystallized ``PolicyEntry`` instances by action type (= record key)."""
-    from popoto.recipes.policy_cache import PolicyEntry
-
-    return {p.action_type: p for p in PolicyEntry.query.filter(agent_id=agent).all()}
-
-
-def learn(log: PolicyLog, agent: str, world: World) -> None:
-    """Three rounds of use: TD(0) updates with the successor's Q from the round's start."""
-    from popoto.fields.constants import Defaults
-    from popoto.fields.td_value_field import TDValueField
-    from popoto.redis_db import get_REDIS_DB
-
-    index = {r.key: i for i, r in enumerate(world.records)}
-    used = [0] * len(world.records)
-    for round_no in range(TD_ROUNDS):
-        policies = load_policies(agent)
-        if not policies:
-            return
-        best = situation_q(policies, index, log)
-        pipe = get_REDIS_DB().pipeline(transaction=False)
-        for key, policy in policies.items():
-            rec = index[key]
-            nxt = log.successor[rec]
-            future = best.get(nxt, 0.0)
-            for _ in range(log.uses[log.situation_of[rec]][round_no]):
-                reward = log.rewards[rec][used[rec] % MAX_USES]
-                used[rec] += 1
-                TDValueField.td_update(
-                    policy,
-                    "q_value",
-                    reward=float(reward),
-                    max_future_q=future,
-                    alpha=Defaults.TD_ALPHA,
-                    gamma=Defaults.TD_GAMMA,
-                    pipeline=pipe,
-                )
-        pipe.execute()
-
-
-def situation_q(policies: dict, index: dict[str, int], log: PolicyLog) -> dict[int, float]:
-    """Best learned Q per situation (what ``max_future_q`` stands for)."""
-    best: dict[int, float] = {}
-    for key, policy in policies.items():
-        situation = log.situation_of[index[key]]
-        best[situation] = max(best.get(situation, -math.inf), float(policy.q_value))
-    return best
-
-
-def discovered_cycles(log: PolicyLog, situations: set[int]) -> dict[int, list]:
-    """``temporal_discovery_handler`` over each situation's logged timestamps."""
-    from popoto.recipes.policy_cache import temporal_discovery_handler
-
-    entries: dict[int, list] = {s: [] for s in situations}
-    for seq, (rec, _, ts) in enumerate(log.events):
-        situation = log.situation_of[rec]
-        if situation in entries:
-            entries[situation].append((str(seq), {"ts": repr(ts)}))
-
-    async def discover() -> dict[int, list]:
-        return {s: await temporal_discovery_handler(e) for s, e in entries.items()}
-
-    return asyncio.run(discover())
-
-
-def rank_schedule(schedule: type, world: World, log: PolicyLog, agent: str, client) -> Ranking:
-    """Mirror learned policies into the scheduling model, install cycles, rank at ``now``."""
-    import msgpack
-
-    policies = load_policies(agent)
-    if not policies:
-        return Ranking(top=[], scores={})
-    index = {r.key: i for i, r in enumerate(world.records)}
-    pipe = client.pipeline(transaction=False)
-    instances = {}
-    for key, policy in policies.items():
-        inst = schedule(key=key, q_value=float(policy.q_value))
-        inst.save(pipeline=pipe)
-        instances[key] = inst
-    pipe.execute()
-    field = schedule._meta.fields["schedule"]
-    first = next(iter(instances.values()))
-    zkey = field.get_partitioned_sortedset_db_key(first, "schedule").redis_key
-    pipe = client.pipeline(transaction=False)
-    pipe.zadd(zkey, {inst.db_key.redis_key: log.now for inst in instances.values()})
-    found = discovered_cycles(log, {log.situation_of[index[key]] for key in instances})
-    for key, inst in instances.items():
-        cycles = found[log.situation_of[index[key]]]
-        if cycles:
-            packed = msgpack.packb([list(c) for c in cycles])
-            pipe.hset(field.get_cycles_hash_key(inst, "schedule"), inst.db_key.redis_key, packed)
-    pipe.execute()
-    flat = field.rank_decayed(zkey, now=log.now)
-    return flat_ranking(flat, prefix=f"{schedule.__name__}:")
-
-
-def flat_ranking(flat: list, *, prefix: str, k: int = 5) -> Ranking:
-    """``[member, score, ...]`` best first (ties already broken by member key in Lua)."""
-    order, scores = [], {}
-    for member, score in zip(flat[::2], flat[1::2], strict=True):
-        name = member.decode() if isinstance(member, bytes) else str(member)
-        key = name[len(prefix) :] if name.startswith(prefix) else name
-        order.append(key)
-        scores[key] = float(score)
-    return Ranking(top=order[:k], scores=scores)
-
-
-def delete_policies(agent: str) -> None:
-    """Delete this run's ``PolicyEntry`` records through popoto, which also removes them from
-    the global class set, key-field indexes and confidence hash without touching other members.
-    """
-    from popoto.redis_db import get_REDIS_DB
-
-    policies = load_policies(agent)
-    if not policies:
-        return
-    pipe = get_REDIS_DB().pipeline(transaction=False)
-    for policy in policies.values():
-        policy.delete(pipeline=pipe)
-    pipe.execute()

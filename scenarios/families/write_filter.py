@@ -7,6 +7,14 @@ knows nothing of recency) and the *importance* retrieval ranks on later. popoto 
 record whose salience is below ``_wf_min_threshold`` (``Defaults.WF_MIN_THRESHOLD``, read at
 access time) and tags those at or above ``WF_PRIORITY_THRESHOLD`` in ``$WF:{Class}:priority``.
 
+Noise (what the gate is for): the application offers every candidate memory for write, and a
+hidden share of the offers (``NOISE_SHARE_RANGE``, per seed) is chatter with no real value
+(``value`` in ``NOISE_VALUE_RANGE``). Both views of it are noisy like any other record's, so at a
+high ``noise_ratio`` some chatter still carries a fair importance and would score at retrieval;
+its write-time salience is the filter's only chance to keep it out. Noise records grade 0 (their
+utility is ~0) and are listed in ``World.extras["guarded"]``; plain nDCG@5 sees what they cost,
+since a stored one that scores takes a top-5 slot from a useful record.
+
 Retrieval is ``composite_score({"relevance": 0.6, "priority": 0.3})`` (the weight shape of
 popoto's ContextAssembler example, with the write filter's priority index as the second arm).
 A dropped record can never be returned but stays in the ground truth, so a threshold pays for
@@ -17,6 +25,8 @@ from __future__ import annotations
 
 import functools
 import time
+
+import numpy as np
 
 from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
 from scenarios.families.decay import recency_need
@@ -30,6 +40,14 @@ from scenarios.world import (
 )
 
 WEIGHTS = {"relevance": 0.6, "priority": 0.3}
+NOISE_SHARE_RANGE = (0.1, 0.5)
+NOISE_VALUE_RANGE = (0.0, 0.05)
+
+
+def chatter(seed: ScenarioSeed) -> np.ndarray:
+    """Which offered records are chatter (hidden share per seed, drawn from the seed alone)."""
+    rng = seed.rng(5)
+    return rng.random(seed.record_count) < rng.uniform(*NOISE_SHARE_RANGE)
 
 
 @functools.cache
@@ -55,13 +73,16 @@ class WriteFilterFamily(Family):
 
     def build_world(self, seed: ScenarioSeed) -> World:
         keys, value, ages = base_draws(seed)
+        noise = chatter(seed)
+        value = np.where(noise, seed.rng(4).uniform(*NOISE_VALUE_RANGE, len(value)), value)
         utility = value * (1.0 + ages) ** -recency_need(seed)
         importance = noisy(seed.rng(2), value, seed.noise_ratio)
         salience = noisy(seed.rng(3), value, seed.noise_ratio)
         records = build_records(
             seed, utility, keys=keys, importance=importance, ages=ages, salience=salience
         )
-        return World(seed=seed, records=records)
+        guarded = tuple(key for key, is_noise in zip(keys, noise, strict=True) if is_noise)
+        return World(seed=seed, records=records, extras={"guarded": guarded})
 
     def run(self, world: World, ctx: RunContext) -> Ranking:
         from popoto import FloatField, KeyField
