@@ -150,3 +150,16 @@ def test_lost_redis_mid_study_exits_1_and_keeps_trials(run, tmp_path, monkeypatc
     assert result.output == (
         "Error: lost the Redis server (ConnectionError: Connection refused); finished trials "
         f"are kept in {db}; run the same command again to continue.\n")
+
+
+@pytest.mark.usefixtures("popoto_redis")
+def test_constants_sanity_reports_every_family_spearman(run):
+    result = run("constants", "--sanity", "2", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    from scenarios.families import FAMILIES
+
+    assert {row["family"] for row in data["sanity"]} == set(FAMILIES)
+    assert all(-1.0 <= row["mean_spearman"] <= 1.0 and row["scenarios"] == 2
+               for row in data["sanity"])
+    assert data["constants"][0]["families"][0] == data["constants"][0]["family"]

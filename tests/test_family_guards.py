@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from family_helpers import guard_rows, train_seeds
 
-GUARD_SEEDS = 15
+GUARD_SEEDS = 30
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,26 @@ GUARDS = [
 ]
 
 
-@pytest.mark.parametrize("guard", GUARDS, ids=lambda g: g.name)
+# Findings, not fixed yet (issue 8 stays open): on 30 train seeds these worlds let the
+# permissive end admit guarded-against records on a few seeds without paying for it there, so
+# they cannot yet judge the permissive direction. strict: the day one passes, this list shrinks.
+NOT_YET_PUNISHED = {
+    "initial_weight": "co_occurrence: admitting wrongly linked records costs less than the "
+                      "correct links gain on the same seeds",
+    "delta": "co_occurrence: as initial_weight",
+    "decay_per_hop": "co_occurrence: as initial_weight",
+    "DEFAULT_SURFACING_THRESHOLD": "context_assembler: pushes that admit wrong records still "
+                                   "score higher on 30 seeds",
+}
+
+
+def guard_param(guard):
+    reason = NOT_YET_PUNISHED.get(guard.name)
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    return pytest.param(guard, id=guard.name, marks=marks)
+
+
+@pytest.mark.parametrize("guard", [guard_param(g) for g in GUARDS])
 def test_permissive_extreme_admits_harmful_items_and_pays(popoto_redis, catalog, guard):
     constant = catalog.resolve(guard.name)
     base = {

@@ -35,7 +35,7 @@ def test_the_default_scores_exactly_the_baseline(planted, catalog_path):
     pool = BankSpec(size=20).pools("planted_decay")[0]
     objective = ConstantObjective(constant=constant, train_pools={"planted_decay": pool},
                                   study_seed=3, batch=4)
-    baseline = objective.baseline_evaluations()["planted_decay"].mean_ndcg
+    baseline = objective.baseline_evaluations()["planted_decay"].mean_score
     for trial_number in range(3):
         score = objective.score(constant.default(), trial_number)
         assert score.value == baseline

@@ -83,8 +83,8 @@ def test_ratchet_carries_accepted_values_forward_and_resumes(planted, catalog_pa
     train, _ = PLANTED_BANK.pools("decay")
     with_accepted = evaluate_values({catalog.resolve("planted_rate"): planted_record.proposal},
                                     train)
-    assert first.value == pytest.approx(with_accepted.mean_ndcg)
-    assert first.value != pytest.approx(evaluate_values({}, train).mean_ndcg)
+    assert first.value == pytest.approx(with_accepted.mean_score)
+    assert first.value != pytest.approx(evaluate_values({}, train).mean_score)
     # every catalog constant could be decided on these validation seeds: alpha / 3 each
     assert planted_record.extra["alpha"] == pytest.approx(0.05 / 3)
     # the confirmation check runs on the confirmation bank, never on the validation seeds

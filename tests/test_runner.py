@@ -80,7 +80,7 @@ def test_a_failing_scenario_scores_zero_keeps_its_error_and_counts_in_the_mean(m
     assert dbsize() == before
     evaluation = evaluate_values({}, [good, bad])
     assert len(evaluation.results) == 2
-    assert evaluation.mean_ndcg == pytest.approx(evaluation.results[0].ndcg / 2)
+    assert evaluation.mean_score == pytest.approx(evaluation.results[0].score / 2)
     assert evaluation.errors == {bad.label: "RuntimeError: popoto said no"}
 
 

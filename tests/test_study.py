@@ -60,7 +60,7 @@ def test_a_trial_value_is_the_baseline_plus_its_paired_delta(tmp_path):
     trial = completed(open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL))[1]
     expected = []
     for family in DECAY.reached_families:
-        base = evaluate_values({}, SMALL.pools(family)[0]).mean_ndcg
+        base = evaluate_values({}, SMALL.pools(family)[0]).mean_score
         deltas = [d for label, d in trial.user_attrs["deltas"].items()
                   if label.startswith(family + ":")]
         assert len(deltas) == 3

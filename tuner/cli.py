@@ -124,19 +124,33 @@ def main() -> None:
 
 @main.command("constants")
 @click.option("--tier", type=click.IntRange(1, 3), default=None, help="Only this tier.")
+@click.option("--sanity", "sanity_seeds", type=click.IntRange(min=2), default=None,
+              metavar="N",
+              help="Also run N train seeds of every family at popoto's defaults and report "
+                   "each family's mean Spearman against the latent truth.")
+@click.option("--redis-url", default=None, envvar="REDIS_URL",
+              help="With --sanity: use this Redis instead of the embedded server.")
 @catalog_option
 @json_option
-def constants_command(tier: int | None, catalog_path: str | None, as_json: bool) -> None:
-    """List the constant catalog: name, tier, default, range, read mode, reach."""
-    from tuner.formatting import catalog_rows, catalog_table
+def constants_command(tier: int | None, sanity_seeds: int | None, redis_url: str | None,
+                      catalog_path: str | None, as_json: bool) -> None:
+    """List the constant catalog: name, tier, default, range, read mode, families, reach."""
+    from tuner.formatting import catalog_rows, catalog_table, sanity_rows, sanity_table
 
     catalog = load_catalog_or_fail(catalog_path)
     chosen = catalog.by_tier(tier) if tier else list(catalog)
     rows = catalog_rows(catalog, chosen)
+    sanity = None
+    if sanity_seeds:
+        with redis_or_fail(redis_url):
+            sanity = sanity_rows(sanity_seeds)
     if as_json:
-        emit_json(rows)
-    else:
-        click.echo(catalog_table(rows))
+        emit_json({"constants": rows, "sanity": sanity} if sanity is not None else rows)
+        return
+    click.echo(catalog_table(rows))
+    if sanity is not None:
+        click.echo("")
+        click.echo(sanity_table(sanity))
 
 
 main.add_command(constants_command, name="list")

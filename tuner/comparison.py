@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
 from scenarios import ScenarioSeed
 from tuner.catalog import Constant
 from tuner.evaluation import Evaluation, evaluate_values, family_mean
@@ -118,5 +116,4 @@ class FamilyScorer:
         return compare_evaluations(self.evaluations(value), self.evaluations(reference))
 
     def per_family(self, value: float) -> dict[str, float]:
-        return {f: float(np.mean([r.ndcg for r in e.results])) if e.results else 0.0
-                for f, e in self.evaluations(value).items()}
+        return {f: e.mean_score for f, e in self.evaluations(value).items()}

@@ -60,8 +60,17 @@ class Evaluation:
     results: tuple[ScenarioResult, ...]
 
     @property
+    def mean_score(self) -> float:
+        """Mean score over *every* scenario: failed ones count as 0, never dropped.
+
+        The score is the family's metric: nDCG@5, or signed nDCG@5 in families whose worlds
+        hold harmful records a guard constant exists to keep out (see scenarios/metrics.py).
+        """
+        return float(np.mean([r.score for r in self.results])) if self.results else 0.0
+
+    @property
     def mean_ndcg(self) -> float:
-        """Mean nDCG@5 over *every* scenario: failed ones count as 0, never dropped."""
+        """Plain nDCG@5 (harm counted as 0), for display beside the score."""
         return float(np.mean([r.ndcg for r in self.results])) if self.results else 0.0
 
     @property
@@ -73,7 +82,8 @@ class Evaluation:
         return {r.label: r.error for r in self.results if r.error}
 
     def by_label(self) -> dict[str, float]:
-        return {r.label: r.ndcg for r in self.results}
+        """Each scenario's score (the family's metric), by label."""
+        return {r.label: float(r.score) for r in self.results}
 
 
 def values_key(values: Mapping[Constant, float]) -> ValuesKey:
@@ -122,12 +132,12 @@ def evaluate_families(
 
 
 def family_mean(evaluations: Mapping[str, Evaluation]) -> float:
-    """Equal-weight mean over families of each family's mean nDCG@5.
+    """Equal-weight mean over families of each family's mean score.
 
     A family with 50 scenarios weighs as much as one with 5: a constant is judged wherever
     popoto reads it, not mostly where the bank happens to be large.
     """
-    means = [e.mean_ndcg for e in evaluations.values()]
+    means = [e.mean_score for e in evaluations.values()]
     return float(np.mean(means)) if means else 0.0
 
 

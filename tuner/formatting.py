@@ -56,6 +56,35 @@ def catalog_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def sanity_rows(seeds: int) -> list[dict]:
+    """Each family's ranking signal at popoto's defaults on its first ``seeds`` train seeds."""
+    from scenarios.families import FAMILIES
+    from scenarios.sanity import family_sanity
+    from tuner.evaluation import BankSpec
+
+    rows = []
+    for family in sorted(FAMILIES):
+        result = family_sanity(family, BankSpec().pools(family)[0][:seeds])
+        rows.append({"family": family, "mean_spearman": round(result.mean_spearman, 4),
+                     "short_share": round(result.short_share, 4), "metric": result.metric,
+                     "mean_score": round(result.mean_score, 4), "scenarios": result.scenarios,
+                     "errors": result.errors, "carries_signal": result.carries_signal,
+                     "note": result.note})
+    return rows
+
+
+def sanity_table(rows: list[dict]) -> str:
+    header = f"{'family':18} {'spearman':>8} {'< 5 items':>9} {'score':>6}  metric"
+    lines = ["Sanity at popoto's defaults (mean Spearman vs the latent truth; < 0.2 says why)",
+             header, "-" * len(header)]
+    for r in rows:
+        flag = "" if r["carries_signal"] else f"  LOW: {r['note'] or 'no reason given'}"
+        lines.append(f"{r['family']:18} {r['mean_spearman']:>+8.3f} {r['short_share']:>9.0%} "
+                     f"{r['mean_score']:>6.3f}  {r['metric']}{flag}")
+    lines.append(f"({rows[0]['scenarios'] if rows else 0} train seeds per family)")
+    return "\n".join(lines)
+
+
 def study_summary_text(summary: StudySummary, *, redis: str) -> str:
     s = summary
     lines = [

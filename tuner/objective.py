@@ -106,8 +106,9 @@ class PairedScore:
         deltas = {}
         for family, evaluation in trial.items():
             reference = baseline[family].by_label()
-            deltas[family] = {r.label: r.ndcg - reference[r.label] for r in evaluation.results}
-        return cls(trial=trial, baseline_means={f: e.mean_ndcg for f, e in baseline.items()},
+            deltas[family] = {r.label: float(r.score) - reference[r.label]
+                              for r in evaluation.results}
+        return cls(trial=trial, baseline_means={f: e.mean_score for f, e in baseline.items()},
                    deltas=deltas)
 
     def family_delta(self, family: str) -> float:
@@ -123,14 +124,14 @@ class PairedScore:
     @property
     def raw_mean(self) -> float:
         """The sample's own mean nDCG@5 (equal-weight over families): kept for comparison."""
-        return float(np.mean([e.mean_ndcg for e in self.trial.values()]))
+        return float(np.mean([e.mean_score for e in self.trial.values()]))
 
     def record(self, trial: optuna.Trial) -> None:
         """Per-scenario evidence on the trial for the dashboard, collapse check and reports."""
         results = [r for e in self.trial.values() for r in e.results]
         errors = {r.label: r.error for r in results if r.error}
         trial.set_user_attr("sampled_seeds", [r.label for r in results])
-        trial.set_user_attr("ndcg", {r.label: round(r.ndcg, 6) for r in results})
+        trial.set_user_attr("ndcg", {r.label: round(float(r.score), 6) for r in results})
         trial.set_user_attr("deltas", {label: round(d, 6) for per in self.deltas.values()
                                        for label, d in per.items()})
         trial.set_user_attr("family_deltas", {f: round(self.family_delta(f), 6)

@@ -331,7 +331,7 @@ def run_point(
         first = next(iter(evaluation.errors.values()))
         trial.set_user_attr("error", f"every scenario failed, e.g. {first}")
         return study.tell(trial, state=TrialState.FAIL)
-    return study.tell(trial, evaluation.mean_ndcg)
+    return study.tell(trial, evaluation.mean_score)
 
 
 def run_sweep(
