@@ -31,10 +31,8 @@ class FamilyComparison:
     deltas: dict[str, float] = field(default_factory=dict)
 
     def regresses(self, *, tolerance: float, alpha: float = DEFAULT_ALPHA) -> bool:
-        """A loss at least as large as ``tolerance``, or a significant one (uncorrected alpha).
-
-        Uncorrected on purpose: calling a family regressed only makes the gate more careful.
-        """
+        """A significant loss (one-sided sign-flip p below ``alpha``), or an estimated loss at
+        least ``tolerance`` in size whatever its p-value."""
         return self.mean < 0 and (self.mean <= -tolerance or self.p_harm < alpha)
 
 
@@ -53,10 +51,15 @@ class PairedComparison:
     def deltas(self) -> dict[str, float]:
         return {k: v for fc in self.families.values() for k, v in fc.deltas.items()}
 
-    def regressions(self, *, tolerance: float) -> dict[str, float]:
-        """Families that get worse, with their mean deltas."""
+    def regressions(self, *, tolerance: float, alpha: float = DEFAULT_ALPHA) -> dict[str, float]:
+        """Families that get worse, with their mean deltas.
+
+        ``alpha`` is shared over the families (alpha / F each): a value with no effect in any
+        family is wrongly blocked at most ``alpha`` of the time, however many families read it.
+        """
+        each = alpha / max(1, len(self.families))
         return {f: fc.mean for f, fc in self.families.items()
-                if fc.regresses(tolerance=tolerance)}
+                if fc.regresses(tolerance=tolerance, alpha=each)}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -161,7 +161,7 @@ def joint_check(accepted: Sequence[LedgerRecord], catalog: Catalog, confirmation
     values = {catalog.resolve(r.constant): r.proposal for r in accepted}
     seeds = confirmation_seeds(values, confirmation)
     together = compare_values(values, {}, seeds)
-    regressions = together.regressions(tolerance=min_improvement)
+    regressions = together.regressions(tolerance=2 * min_improvement, alpha=alpha)
     alone = {c.name: compare_values({c: v}, {}, {f: seeds[f] for f in c.reached_families})
              for c, v in values.items()}
     ready = together.mean > 0 and together.p_value < alpha and not regressions

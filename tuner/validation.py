@@ -185,7 +185,7 @@ def validate_study(
             **evidence.to_dict(), "validated": True, "validation_delta": comparison.mean,
             "ci_low": comparison.ci_low, "ci_high": comparison.ci_high,
             "p_value": comparison.p_value,
-            "regressions": comparison.regressions(tolerance=min_improvement),
+            "regressions": comparison.regressions(tolerance=2 * min_improvement),
         })
     train_by_family = train.per_family(proposal)
     default_by_family = train.per_family(default)
