@@ -14,6 +14,8 @@ import pytest
 from tuner.redis_server import RedisUnavailableError, check_server, redis_target
 
 REAL_REDIS_URL = os.environ.get("TUNER_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# Commands run in-process unless a test asks for workers (tests/test_workers.py does).
+os.environ.setdefault("TUNER_WORKERS", "1")
 
 
 def require_server(reachable: bool, what: str, why: str) -> None:

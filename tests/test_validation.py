@@ -188,3 +188,23 @@ def test_probes_are_ten_percent_of_the_range_and_stay_inside():
     log = Constant(name="r", tier=1, family="decay", low=0.01, high=1.0, mode="C",
                    attr="DECAY_RATE", log=True)
     assert probe_points(log, 0.1) == pytest.approx([0.1 / 100**0.1, 0.1 * 100**0.1])
+
+
+@pytest.mark.parametrize("name,side", [
+    ("COMPETITIVE_SUPPRESSION_SIGNAL", "below"), ("CONTRADICTED_CONFIDENCE_SIGNAL", "below"),
+    ("ACTED_CONFIDENCE_SIGNAL", "above"), ("initial_weight", "cap"), ("decay_per_hop", "cap"),
+])
+def test_studies_never_sample_outside_meaning_or_popotos_limits(catalog, name, side):
+    """A suppression signal above 0.5 would corroborate: no trial may even try it."""
+    from tuner.objective import suggest_value
+
+    constant = catalog.resolve(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    values = [suggest_value(study.ask(), constant) for _ in range(200)]
+    if side == "below":
+        assert max(values) <= 0.5 < constant.high
+    elif side == "above":
+        assert min(values) >= 0.5 > constant.low
+    else:
+        limit = min(constant.hard_limits().values())
+        assert max(values) <= limit

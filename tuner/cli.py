@@ -82,11 +82,33 @@ def storage_or_fail(storage: str) -> str:
 
 @contextmanager
 def redis_or_fail(url: str | None) -> Iterator[RedisTarget]:
+    """popoto bound to ``url`` (or the embedded server), plus the ``--workers`` pool if any."""
+    from tuner.workers import worker_pool
+
+    workers = click.get_current_context().meta.get("workers", 1)
     try:
-        with redis_target(url) as target:
+        with redis_target(url) as target, worker_pool(workers, redis_url=url):
             yield target
     except RedisUnavailableError as exc:
         fail(str(exc))
+
+
+def _remember_workers(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    ctx.meta["workers"] = value
+    return value
+
+
+def _default_workers() -> int:
+    from tuner.workers import default_workers
+
+    return default_workers()
+
+
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=_default_workers, envvar="TUNER_WORKERS",
+    show_default="the number of CPUs", expose_value=False, callback=_remember_workers,
+    help="Worker processes evaluating scenarios, each with its own Redis (1: in-process).",
+)
 
 
 @contextmanager
@@ -243,6 +265,7 @@ def interruptible(storage: str, close: Callable[[], None] = lambda: None) -> Ite
 @click.option("--no-validate", is_flag=True, help="Skip validation and the gate at the end.")
 @study_options
 @gate_options
+@workers_option
 def optimize_command(
     constant_name: str, trials: int, study_name: str | None, no_validate: bool, seed: int,
     batch: int, storage: str, redis_url: str | None, bank_size: int, base_seed: int,
@@ -301,6 +324,7 @@ def validate_and_record(constant: Constant, *, storage: str, study_name: str | N
 @click.option("--study-name", default=None, help="Default: derived from constant and bank.")
 @study_options
 @gate_options
+@workers_option
 def validate_command(
     constant_name: str, study_name: str | None, seed: int, batch: int, storage: str,
     redis_url: str | None, bank_size: int, base_seed: int, catalog_path: str | None,
@@ -342,6 +366,7 @@ def validate_command(
               show_default=True, help="Seeds per family in the confirmation bank.")
 @study_options
 @gate_options
+@workers_option
 def ratchet_command(
     tier: str, names: str | None, trials: int, confirm_base_seed: int, confirm_size: int,
     seed: int, batch: int, storage: str, redis_url: str | None, bank_size: int,
@@ -478,6 +503,7 @@ def export_command(
               help="Add per-value mean/std/median/min/max over scenarios.")
 @catalog_option
 @json_option
+@workers_option
 def sweep_command(
     constant_names: tuple[str, ...], value_specs: tuple[str, ...], seed: int, batch: int | None,
     storage: str, study_name: str | None, redis_url: str | None, bank_size: int,

@@ -27,6 +27,14 @@ MEMO_LIMIT = 500_000
 
 ValuesKey = tuple[tuple[str, str, float], ...]
 _MEMO: dict[tuple[ValuesKey, ScenarioSeed], ScenarioResult] = {}
+_POOL = None  # a tuner.workers.WorkerPool while `--workers N > 1` is in force
+
+
+def set_worker_pool(pool: object) -> object:
+    """Route evaluations through ``pool`` (None: in-process); returns the previous pool."""
+    global _POOL
+    previous, _POOL = _POOL, pool
+    return previous
 
 
 @dataclass(frozen=True)
@@ -113,10 +121,17 @@ def evaluate_values(
     if missing:
         if len(_MEMO) + len(missing) > MEMO_LIMIT:
             _MEMO.clear()
-        with applied_constants(values) as arguments:
-            fresh = [(seed, evaluate_scenario(seed, arguments=arguments)) for seed in missing]
-        _MEMO.update(((key, seed), result) for seed, result in fresh)
+        _MEMO.update(((key, seed), result) for seed, result in _run(values, missing))
     return Evaluation(results=tuple(_MEMO[(key, seed)] for seed in seeds))
+
+
+def _run(values: Mapping[Constant, float],
+         seeds: list[ScenarioSeed]) -> list[tuple[ScenarioSeed, ScenarioResult]]:
+    """Run ``seeds`` on popoto: on the worker pool when one is installed, else right here."""
+    if _POOL is not None and len(seeds) > 1:
+        return list(zip(seeds, _POOL.evaluate(values, seeds), strict=True))  # type: ignore[attr-defined]
+    with applied_constants(values) as arguments:
+        return [(seed, evaluate_scenario(seed, arguments=arguments)) for seed in seeds]
 
 
 def clear_memo() -> None:

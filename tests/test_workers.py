@@ -1,0 +1,30 @@
+"""Every core: worker processes give exactly the values one process gives."""
+
+import optuna
+import pytest
+
+from tuner.workers import worker_url
+
+
+def test_each_worker_gets_its_own_database_never_db0():
+    assert worker_url(None, 0) is None
+    assert worker_url("redis://u:p@h:6379/3", 0) == "redis://u:p@h:6379/4"
+    assert worker_url("redis://h:6379/3", 1) == "redis://h:6379/5"
+    assert worker_url("redis://h:6379/15", 0) == "redis://h:6379/1"
+    assert worker_url("redis://h:6379", 0) == "redis://h:6379/1"
+
+
+@pytest.mark.usefixtures("popoto_redis")
+def test_a_study_is_identical_with_one_and_two_workers(run, tmp_path):
+    values = {}
+    for workers in ("1", "2"):
+        storage = f"sqlite:///{tmp_path / f'w{workers}.db'}"
+        result = run("optimize", "--constant", "initial_confidence", "--trials", "3",
+                     "--batch", "8", "--bank-size", "10", "--storage", storage,
+                     "--workers", workers, "--no-validate")
+        assert result.exit_code == 0, result.output
+        study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0],
+                                  storage=storage)
+        values[workers] = [(t.params, t.value, t.user_attrs["ndcg"]) for t in study.trials]
+    assert values["1"] == values["2"]
+    assert len({v for _, v, _ in values["1"]}) > 1

