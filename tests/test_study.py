@@ -108,12 +108,23 @@ def test_interrupted_study_keeps_finished_trials_and_resumes(tmp_path):
     assert sum(1 for t in completed(study) if t.params["decay_rate"] == 0.1) == 1
 
 
-def test_orphaned_running_trials_are_failed_on_resume(tmp_path):
+def test_orphaned_running_trials_are_failed_once_stale(tmp_path, monkeypatch):
+    """A trial whose process died never beats: after the grace period it is failed, and the
+    study still completes the requested total."""
+    import time
+
+    monkeypatch.setenv("TUNER_HEARTBEAT", "1,2")
+    from tuner.storage import open_storage
+
+    open_storage.cache_clear()
     study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
-    study.ask()  # a trial whose process died: RUNNING forever
-    small_study(tmp_path, trials=2)
+    study.ask()  # a trial whose process died: RUNNING, no heartbeat
+    time.sleep(2.5)
+    summary = small_study(tmp_path, trials=2)
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert TrialState.RUNNING not in states and TrialState.FAIL in states
+    assert summary.trials_completed == 2
+    open_storage.cache_clear()
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path):

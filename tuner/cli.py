@@ -73,7 +73,9 @@ def storage_or_fail(storage: str) -> str:
 
     try:
         ensure_sqlite_dir(storage)
-        optuna.storages.get_storage(storage)
+        from tuner.storage import open_storage
+
+        open_storage(storage)
     except Exception as exc:  # noqa: BLE001 - any storage failure is a usage error
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         fail(f"cannot open storage {storage}: {message}")
@@ -300,6 +302,37 @@ def optimize_command(
         click.echo(validation_text(validation))
 
 
+@main.command("worker")
+@click.option("--constant", "constant_name", required=True, help="Constant name, any spelling.")
+@click.option("--trials", type=click.IntRange(min=1), default=DEFAULT_TRIALS, show_default=True,
+              help="Complete trials the study should hold, counted over every worker.")
+@click.option("--study-name", default=None, help="Default: derived from constant and bank.")
+@study_options
+@workers_option
+def worker_command(
+    constant_name: str, trials: int, study_name: str | None, seed: int, batch: int,
+    storage: str, redis_url: str | None, bank_size: int, base_seed: int,
+    catalog_path: str | None, as_json: bool,
+) -> None:
+    """Join a study from any machine that reaches its storage, until it holds --trials.
+
+    Start the same command (same constant, seed, batch and bank) on as many machines as you
+    like; each scores scenarios on its own Redis; then run `tuner validate` once.
+    """
+    catalog = load_catalog_or_fail(catalog_path)
+    constant = resolve_or_fail(catalog, constant_name)
+    storage_or_fail(storage)
+    bank = BankSpec(size=bank_size, base_seed=base_seed)
+    with redis_or_fail(redis_url) as target, interruptible(storage):
+        summary = run_study(constant, trials=trials, storage=storage, study_name=study_name,
+                            seed=seed, batch=batch, bank=bank)
+    if as_json:
+        emit_json({**summary.to_dict(), "redis": target.description})
+    else:
+        click.echo(f"worker done: {summary.study_name} holds {summary.trials_completed} "
+                   f"complete trials of {trials} ({summary.seconds:.1f} s here)")
+
+
 def stage_reporter(enabled: bool) -> Callable[[str], None] | None:
     """One stderr line per validation stage (on a terminal), so validation never looks hung."""
     if not (enabled and sys.stderr.isatty()):
@@ -336,7 +369,9 @@ def validate_command(
     bank = BankSpec(size=bank_size, base_seed=base_seed)
     name = study_name or study_name_for(constant, bank)
     storage_or_fail(storage)
-    if name not in optuna.get_all_study_names(storage=storage):
+    from tuner.storage import open_storage
+
+    if name not in optuna.get_all_study_names(storage=open_storage(storage)):
         fail(f"no study {name!r} in {storage}; run `tuner optimize --constant "
              f"{constant.name}` first")
     with redis_or_fail(redis_url), interruptible(storage):

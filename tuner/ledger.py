@@ -51,11 +51,13 @@ class Ledger:
     """Ordered decision records for one bank, persisted in an Optuna storage."""
 
     def __init__(self, *, storage: str, bank_tag: str) -> None:
+        from tuner.storage import open_storage
         from tuner.study import ensure_sqlite_dir
 
         ensure_sqlite_dir(storage)
         self.study = optuna.create_study(
-            study_name=f"{LEDGER_PREFIX}{bank_tag}", storage=storage, load_if_exists=True
+            study_name=f"{LEDGER_PREFIX}{bank_tag}", storage=open_storage(storage),
+            load_if_exists=True,
         )
 
     def records(self) -> list[LedgerRecord]:

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.catalog import Constant
 from tuner.evaluation import BankSpec
 from tuner.objective import ConstantObjective
+from tuner.storage import open_storage, run_to_total
 
 DEFAULT_STORAGE = "sqlite:///studies/tuner.db"
 DEFAULT_TRIALS = 40
@@ -92,7 +93,7 @@ def open_study(
     name = study_name or study_name_for(constant, bank)
     study = optuna.create_study(
         study_name=name,
-        storage=storage,
+        storage=open_storage(storage),
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         load_if_exists=True,
@@ -155,7 +156,9 @@ def run_study(
 ) -> StudySummary:
     """Run ``constant``'s study until it holds ``trials`` completed trials; then summarise.
 
-    Interrupting (Ctrl-C) keeps every finished trial in storage; calling again continues.
+    ``trials`` is a study-wide total: several processes (``tuner worker`` on other machines)
+    may share the study, and together they complete exactly that many. Interrupting (Ctrl-C)
+    keeps every finished trial in storage; calling again continues.
     """
     bank = bank or BankSpec()
     baseline = dict(baseline or {})
@@ -163,18 +166,13 @@ def run_study(
     study = open_study(
         constant, storage=storage, study_name=study_name, seed=seed, batch=batch, bank=bank
     )
-    fail_orphaned_trials(study)
     enqueue_default(study, constant, default)
     objective = ConstantObjective(
         constant=constant, train_pools=train_pools(constant, bank), study_seed=seed,
         batch=batch, baseline=baseline,
     )
     started = time.perf_counter()
-    remaining = trials - len(completed(study))
-    callbacks = [on_trial] if on_trial else []
-    while remaining > 0:
-        study.optimize(objective, n_trials=remaining, callbacks=callbacks, catch=())
-        remaining = trials - len(completed(study))
+    run_to_total(study, objective, trials, callbacks=[on_trial] if on_trial else None)
     return summarise(study, constant, default=default, requested=trials, storage=storage,
                      seconds=time.perf_counter() - started)
 

@@ -1,0 +1,138 @@
+"""Many workers on one study: exact study-wide totals, and a SIGKILLed worker's trial retried.
+
+On the machine's real PostgreSQL (Optuna's RDB storage with heartbeats) and real Redis
+(Optuna's journal over JournalRedisBackend, with tuner's own heartbeat). Each worker is a
+separate ``tuner worker`` process with its own embedded Redis for scenarios.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import require_server
+from optuna.trial import TrialState
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN = os.environ.get("TUNER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+JOURNAL_URL = os.environ.get("TUNER_TEST_JOURNAL_URL", "redis://127.0.0.1:6379/13")
+WORKER = ["worker", "--constant", "initial_confidence", "--batch", "4", "--bank-size", "10",
+          "--workers", "1"]
+
+
+def start_worker(storage: str, trials: int, log: Path) -> subprocess.Popen:
+    """A worker process; its output goes to ``log`` (a pipe would be held open by anything
+    the worker leaves behind when it is killed)."""
+    env = {**os.environ, "TUNER_HEARTBEAT": "1,3"}
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tuner.cli", *WORKER, "--trials", str(trials),
+             "--storage", storage], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def finish(process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    process.wait(timeout=timeout)
+    assert process.returncode == 0, f"worker failed:\n{log.read_text()}"
+
+
+def the_study(storage: str) -> optuna.Study:
+    from tuner.storage import open_storage
+
+    handle = open_storage(storage)
+    names = [n for n in optuna.get_all_study_names(storage=handle)]
+    assert len(names) == 1, names
+    return optuna.load_study(study_name=names[0], storage=handle)
+
+
+def wait_for_running_trial(storage: str, timeout: float = 120) -> None:
+    """Until some trial after the baseline is RUNNING: the moment to kill its worker."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            trials = the_study(storage).get_trials(deepcopy=False)
+        except (AssertionError, KeyError, Exception):  # noqa: BLE001 - not created yet
+            trials = []
+        if any(t.state == TrialState.RUNNING and t.number >= 1 for t in trials):
+            return
+        time.sleep(0.05)
+    pytest.fail("no trial started within the timeout")
+
+
+@pytest.fixture
+def pg_storage():
+    try:
+        import psycopg
+
+        admin = psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True)
+        reachable, why = True, ""
+    except Exception as exc:  # noqa: BLE001 - driver missing or server down
+        reachable, why = False, str(exc).strip()
+    require_server(reachable, f"PostgreSQL at {PG_ADMIN}", why)
+    name = f"tuner_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    from tuner.storage import open_storage
+
+    open_storage.cache_clear()
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+@pytest.fixture
+def journal_storage():
+    import redis
+
+    try:
+        client = redis.Redis.from_url(JOURNAL_URL, socket_connect_timeout=3)
+        client.ping()
+        reachable, why = True, ""
+    except Exception as exc:  # noqa: BLE001
+        reachable, why = False, str(exc)
+    require_server(reachable, f"a real Redis at {JOURNAL_URL}", why)
+    client.flushdb()  # the tests' own database
+    yield JOURNAL_URL
+    from tuner.storage import open_storage
+
+    open_storage.cache_clear()
+    client.flushdb()
+
+
+@pytest.mark.parametrize("backend", ["pg_storage", "journal_storage"])
+def test_two_workers_finish_exactly_the_requested_total(backend, request, tmp_path):
+    storage = request.getfixturevalue(backend)
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    workers = [start_worker(storage, 6, log) for log in logs]
+    for worker, log in zip(workers, logs, strict=True):
+        finish(worker, log)
+    trials = the_study(storage).get_trials(deepcopy=False)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
+    assert not any(t.state == TrialState.RUNNING for t in trials)
+
+
+@pytest.mark.parametrize("backend", ["pg_storage", "journal_storage"])
+def test_a_sigkilled_workers_trial_is_retried_and_the_study_completes(backend, request,
+                                                                      tmp_path):
+    storage = request.getfixturevalue(backend)
+    doomed = start_worker(storage, 5, tmp_path / "doomed.log")
+    wait_for_running_trial(storage)
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.wait(timeout=30)
+    survivor_log = tmp_path / "survivor.log"
+    finish(start_worker(storage, 5, survivor_log), survivor_log)
+    trials = the_study(storage).get_trials(deepcopy=False)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 5
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed, "the killed worker's trial must have been failed as stale"
+    assert not any(t.state == TrialState.RUNNING for t in trials)
+    retried = [t for t in trials if t.state == TrialState.COMPLETE and (
+        "retry_of" in t.user_attrs or "failed_trial" in t.system_attrs)]
+    assert retried, "the stale trial's parameters must have been run again"

@@ -1,0 +1,156 @@
+"""Where studies live, and how several processes share one: heartbeats, retries, exact totals.
+
+- An RDB URL (``sqlite:///``, ``postgresql://``, ``mysql://``) opens Optuna's ``RDBStorage`` with
+  heartbeats: a worker that dies mid-trial (SIGKILL, lost machine) stops beating, and after the
+  grace period Optuna fails its trial and ``RetryHeartbeatStaleTrialCallback`` queues the same
+  parameters again for whichever worker asks next.
+- A ``redis://`` URL opens Optuna's ``JournalStorage`` over ``JournalRedisBackend``, which has no
+  heartbeat in Optuna 5. So tuner also keeps its own on every storage (a ``tuner_heartbeat``
+  system attr each running trial refreshes) and retries trials whose beat went stale the same
+  way; on an RDB it also catches a RUNNING trial that never beat at all (a process that died
+  before its first beat), which Optuna's heartbeat never fails.
+- ``--trials`` is a study-wide total: a trial created after the total is already taken (by
+  trials completed or running anywhere) is pruned before it evaluates anything, so workers on
+  many machines finish with exactly that many complete trials.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import TrialState
+
+HEARTBEAT_ENV = "TUNER_HEARTBEAT"  # "interval,grace" in seconds (tests shorten them)
+DEFAULT_HEARTBEAT = (10, 30)
+MAX_RETRY = 3
+JOURNAL_SCHEMES = ("redis://", "rediss://")
+RDB_SCHEMES = ("sqlite:", "postgresql", "mysql")
+
+
+def heartbeat_settings() -> tuple[int, int]:
+    """(interval, grace) in whole seconds, from ``$TUNER_HEARTBEAT`` or the defaults."""
+    raw = os.environ.get(HEARTBEAT_ENV)
+    if not raw:
+        return DEFAULT_HEARTBEAT
+    interval, _, grace = raw.partition(",")
+    every = max(1, int(interval))
+    return every, max(every + 1, int(grace or 3 * every))
+
+
+def is_journal(url: str) -> bool:
+    return url.startswith(JOURNAL_SCHEMES)
+
+
+@functools.lru_cache(maxsize=16)
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """One storage object per URL per process (its engine and connections are reused)."""
+    interval, grace = heartbeat_settings()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if is_journal(url):
+            import redis
+            from optuna.storages.journal import JournalRedisBackend, JournalStorage
+
+            redis.Redis.from_url(url, socket_connect_timeout=3).ping()  # fail here, not later
+            return JournalStorage(JournalRedisBackend(url))
+        if url.startswith(RDB_SCHEMES):
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=interval, grace_period=grace,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRY),
+            )
+        return optuna.storages.get_storage(url)
+
+
+def reap_stale_trials(study: optuna.Study) -> None:
+    """Fail (and queue again) the trials of workers that stopped beating."""
+    storage = study._storage
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.is_heartbeat_enabled():
+        optuna.storages.fail_stale_trials(study)
+    _reap_by_tuner_heartbeat(study)
+
+
+def _reap_by_tuner_heartbeat(study: optuna.Study) -> None:
+    _interval, grace = heartbeat_settings()
+    now = time.time()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        beat = trial.system_attrs.get("tuner_heartbeat")
+        started = trial.datetime_start.timestamp() if trial.datetime_start else now
+        if now - (beat if beat is not None else started) <= grace:
+            continue
+        if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            continue  # another worker reaped it first
+        retries = int(trial.user_attrs.get("retries", 0))
+        if retries < MAX_RETRY:
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number,
+                                                          "retries": retries + 1})
+
+
+class TrialHeartbeat:
+    """Refresh a running trial's ``tuner_heartbeat`` every interval until the trial ends."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial) -> None:
+        self.study, self.trial = study, trial
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        interval, _grace = heartbeat_settings()
+        while True:
+            self.study._storage.set_trial_system_attr(self.trial._trial_id, "tuner_heartbeat",
+                                                      time.time())
+            if self._stop.wait(interval):
+                return
+
+    def __enter__(self) -> TrialHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def taken_before(study: optuna.Study, number: int) -> int:
+    """Trials that hold a slot of the study-wide total ahead of trial ``number``."""
+    live = (TrialState.COMPLETE, TrialState.RUNNING)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=live) if t.number < number)
+
+
+def within_total(objective: Callable[[optuna.Trial], float], study: optuna.Study,
+                 total: int) -> Callable[[optuna.Trial], float]:
+    """Wrap ``objective``: prune a trial born after the total was taken; beat while it runs."""
+
+    def run(trial: optuna.Trial) -> float:
+        if taken_before(study, trial.number) >= total:
+            raise optuna.TrialPruned(f"the study already holds {total} trials")
+        with TrialHeartbeat(study, trial):
+            return objective(trial)
+
+    return run
+
+
+def run_to_total(study: optuna.Study, objective: Callable[[optuna.Trial], float], total: int,
+                 *, callbacks: list | None = None, poll: float = 1.0) -> None:
+    """Work on ``study`` until it holds ``total`` complete trials, whoever completes them.
+
+    While other workers' running trials fill the remaining slots, wait (reaping any that stop
+    beating, whose slots then open again) instead of starting surplus trials.
+    """
+    wrapped = within_total(objective, study, total)
+    while True:
+        reap_stale_trials(study)
+        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if done >= total:
+            return
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if done + running >= total:
+            time.sleep(poll)
+            continue
+        study.optimize(wrapped, n_trials=total - done - running, callbacks=callbacks, catch=())
