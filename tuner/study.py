@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.catalog import Constant
 from tuner.evaluation import BankSpec
 from tuner.objective import ConstantObjective
+from tuner.urls import mask_url
 
 DEFAULT_STORAGE = "sqlite:///studies/tuner.db"
 DEFAULT_TRIALS = 40
@@ -202,7 +203,7 @@ def summarise(
     summary = StudySummary(
         constant=constant.name,
         study_name=study.study_name,
-        storage=storage,
+        storage=mask_url(storage),
         family=constant.family,
         trials_requested=requested,
         trials_completed=len(done),

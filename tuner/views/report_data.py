@@ -24,6 +24,7 @@ from scipy.stats import bootstrap
 
 from tuner.ledger import LEDGER_PREFIX, LedgerRecord
 from tuner.study import is_collapsed
+from tuner.urls import mask_url
 
 MAX_BINS = 6
 TRIALS_PER_BIN = 3
@@ -194,7 +195,7 @@ def load_report_data(storage: str, *, bank_tag: str) -> ReportData:
     studies = [study_view(s.study_name, s.user_attrs, _completed(handle, s.study_name))
                for s in mine]
     joint = (ledger.user_attrs.get("joint") or None) if ledger else None
-    return ReportData(storage=storage, bank=bank_tag,
+    return ReportData(storage=mask_url(storage), bank=bank_tag,
                       constants=group_constants(studies, records),
                       ledger_name=ledger.study_name if ledger else None,
                       ledger=[r.to_dict() for r in records], joint=joint)
