@@ -87,8 +87,8 @@ def planted(monkeypatch):
 
 
 @pytest.fixture
-def catalog_path(tmp_path):
-    """A catalog file holding the planted constant and a placebo."""
+def catalog_path(tmp_path, planted):
+    """A catalog file holding the planted constant and a placebo (its family registered)."""
     from planted import PLANTED_CATALOG
 
     path = tmp_path / "catalog.toml"
