@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.catalog import Constant
+from tuner.contract import ContractDriftError, check_contract
 from tuner.evaluation import BankSpec
 from tuner.objective import ConstantObjective
 from tuner.urls import mask_url
@@ -98,6 +99,10 @@ def open_study(
     )
     identity = {"constant": constant.name, "seed": seed, "batch": batch, "bank": bank.tag}
     check_identity(study, identity)
+    try:
+        check_contract(study, constant)
+    except ContractDriftError as exc:
+        raise StudyConflictError(str(exc)) from None
     return study
 
 

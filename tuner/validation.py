@@ -22,6 +22,7 @@ from scipy.stats import bootstrap
 
 from scenarios import ScenarioSeed
 from tuner.catalog import Constant
+from tuner.contract import contract_text
 from tuner.evaluation import BankSpec, Evaluation, evaluate_values
 from tuner.gate import DEFAULT_MIN_IMPROVEMENT, Decision, GateEvidence, decide
 from tuner.study import completed, is_collapsed
@@ -293,4 +294,5 @@ def record_validation(study: optuna.Study, result: ValidationResult) -> None:
     from optuna_dashboard import save_note
 
     study.set_user_attr("validation", result.to_dict())
-    save_note(study, validation_note(result))
+    note = f"{validation_note(result)}\n\n{contract_text(study.user_attrs.get('contract'))}"
+    save_note(study, note)

@@ -126,6 +126,7 @@ class StudyView:
     bins: list[Bin]
     sensitivity: Sensitivity
     validation: ValidationView | None
+    contract: dict | None = None  # tuner.contract: what the trials' numbers mean
 
 
 @dataclass
@@ -267,6 +268,7 @@ def study_view(name: str, attrs: dict, trials: Sequence[FrozenTrial]) -> StudyVi
         collapsed=collapsed, mean_score=mean_score, points=points,
         bins=[summarise_bin(g, log, mean_score or 0.0) for g in groups],
         sensitivity=sensitivity(groups, collapsed), validation=validation,
+        contract=attrs.get("contract"),
     )
 
 
