@@ -198,11 +198,21 @@ def study_options(func: Callable) -> Callable:
     return func
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange lets NaN through (every comparison with NaN is false); refuse it."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number; give a finite value", param, ctx)
+        return number
+
+
 def gate_options(func: Callable) -> Callable:
     func = click.option("--top", type=click.IntRange(min=1), default=DEFAULT_TOP,
                         show_default=True,
                         help="Trials re-scored on the whole train pool.")(func)
-    return click.option("--min-improvement", type=click.FloatRange(min=0.0),
+    return click.option("--min-improvement", type=FiniteFloatRange(min=0.0),
                         default=DEFAULT_MIN_IMPROVEMENT, show_default=True,
                         help="Validation delta the gate requires.")(func)
 
@@ -331,6 +341,8 @@ def ratchet_command(
     """optimize -> validate -> gate for each constant; accepted values carry forward."""
     catalog = load_catalog_or_fail(catalog_path)
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else []
+    if names is not None and not wanted:
+        fail(f"--constants {names!r} names no constant; give comma-separated names")
     try:
         constants = select_constants(catalog, tier=tier, names=wanted)
     except UnknownConstantError as exc:
@@ -506,7 +518,11 @@ def report_command(storage: str, out_dir: str, bank_size: int, base_seed: int,
     except NoStudiesError as exc:
         fail(str(exc))
         raise
-    files = write_report(data, Path(out_dir))
+    try:
+        files = write_report(data, Path(out_dir))
+    except OSError as exc:
+        fail(f"cannot write the report to {out_dir}: {exc.strerror or exc}; pass a writable --out")
+        raise
     if as_json:
         emit_json(files.to_dict())
     else:
