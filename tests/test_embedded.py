@@ -59,6 +59,9 @@ def test_stale_directory_of_a_dead_tuner_is_removed_and_its_server_killed(tmp_pa
     stale = tmp_path / f"{DIR_PREFIX}stale"
     stale.mkdir()
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(stale)])
+    # Popen returns when exec starts; the kernel fills in the new command line a moment later.
+    _wait_for(lambda: str(stale).encode() in Path(f"/proc/{orphan.pid}/cmdline").read_bytes(),
+              10, "the orphan's command line")
     (stale / OWNER_FILE).write_text(json.dumps(
         {"pid": int(dead.stdout), "start": None, "server_pid": orphan.pid}))
     live = tmp_path / f"{DIR_PREFIX}live"

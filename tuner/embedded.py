@@ -155,8 +155,12 @@ def _log_tail(workdir: str) -> str:
 
 
 def _write_owner(workdir: str, *, server_pid: int | None) -> None:
+    """Write the owner file atomically: another tuner's cleanup may read it at any moment, and
+    a half-written (empty) file read as "no owner" would get a live server killed."""
     owner = {"pid": os.getpid(), "start": process_start(os.getpid()), "server_pid": server_pid}
-    Path(workdir, OWNER_FILE).write_text(json.dumps(owner))
+    partial = Path(workdir, f".{OWNER_FILE}.{os.getpid()}")
+    partial.write_text(json.dumps(owner))
+    os.replace(partial, Path(workdir, OWNER_FILE))
 
 
 def process_start(pid: int) -> str | None:
@@ -199,17 +203,26 @@ def remove_stale_dirs(tmpdir: str | None = None) -> list[Path]:
 
 
 def _is_stale(workdir: Path) -> bool:
-    owner_file = workdir / OWNER_FILE
-    if owner_file.exists():
-        return not owner_alive(json.loads(owner_file.read_text() or "{}"))
+    owner = _read_owner(workdir)
+    if owner is not None:
+        return not owner_alive(owner)
     age = time.time() - workdir.stat().st_mtime
     return age > UNOWNED_GRACE and not _answers_ping(str(workdir / "redis.sock"))
+
+
+def _read_owner(workdir: Path) -> dict | None:
+    """The owner record, or None when there is none (yet) or it cannot be read."""
+    try:
+        owner = json.loads((workdir / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) and owner.get("pid") else None
 
 
 def _kill_orphan(workdir: Path) -> None:
     """SIGKILL the directory's server, but only a process whose command line names it."""
     with contextlib.suppress(OSError, ValueError):
-        owner = json.loads((workdir / OWNER_FILE).read_text() or "{}")
+        owner = _read_owner(workdir) or {}
         pid = int(owner.get("server_pid") or 0)
         if pid > 0 and str(workdir) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(
                 errors="replace"):
