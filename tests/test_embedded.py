@@ -81,6 +81,24 @@ def test_a_young_directory_without_owner_is_kept(tmp_path):
     assert remove_stale_dirs(str(tmp_path)) == []
 
 
+def test_an_old_directory_without_owner_goes_only_when_nobody_listens(tmp_path):
+    """Directories of older tuners carry no owner file: a dead socket is stale, a live one not."""
+    import socket
+
+    old = time.time() - 3600
+    dead, live = tmp_path / f"{DIR_PREFIX}dead", tmp_path / f"{DIR_PREFIX}live"
+    for directory in (dead, live):
+        directory.mkdir()
+    with socket.socket(socket.AF_UNIX) as gone_server, socket.socket(socket.AF_UNIX) as server:
+        gone_server.bind(str(dead / "redis.sock"))  # bound, never listening: refuses
+        server.bind(str(live / "redis.sock"))
+        server.listen()
+        for directory in (dead, live):
+            os.utime(directory, (old, old))
+        assert remove_stale_dirs(str(tmp_path)) == [dead]
+    assert live.exists()
+
+
 def _wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -207,7 +207,21 @@ def _is_stale(workdir: Path) -> bool:
     if owner is not None:
         return not owner_alive(owner)
     age = time.time() - workdir.stat().st_mtime
-    return age > UNOWNED_GRACE and not _answers_ping(str(workdir / "redis.sock"))
+    return age > UNOWNED_GRACE and _certainly_dead(str(workdir / "redis.sock"))
+
+
+def _certainly_dead(socket_path: str) -> bool:
+    """No socket, or nobody listening on it. A slow answer is *not* death: a busy server of
+    another tuner (one without owner files) must never lose its directory."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(2.0)
+        try:
+            client.connect(socket_path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return True
+        except OSError:
+            return False
+    return False
 
 
 def _read_owner(workdir: Path) -> dict | None:
