@@ -122,7 +122,8 @@ def _trials_started(database: Path) -> bool:
         return False
     try:
         with sqlite3.connect(database) as connection:
-            return connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0] > 0
+            return connection.execute("SELECT COUNT(*) FROM trials WHERE state IN "
+                                      "('RUNNING', 'COMPLETE')").fetchone()[0] > 0
     except sqlite3.Error:  # tables not created yet, or locked for a moment
         return False
 
