@@ -22,9 +22,16 @@ CATALOG_BODY = {
                        "high = 2.0\n",
     "empty.toml": "# nothing here\n",
     "nan.toml": '[constants.x]\nattr = "DECAY_RATE"\nfamily = "decay"\nlow = nan\nhigh = 1.0\n',
-    "narrow.toml": '[constants.decay_rate]\nattr = "DECAY_RATE"\nfamily = "decay"\nlow = 0.01\n'
-                   "high = 1.0\nlog = true\n",
 }
+
+
+def narrowed_catalog() -> str:
+    """The repository catalog with decay_rate's range cut from [0.01, 2.0] to [0.01, 1.0]."""
+    from tuner.catalog import REPO_CATALOG
+
+    head, tail = REPO_CATALOG.read_text().split("[constants.decay_rate]\n", 1)
+    assert "high = 2.0\n" in tail
+    return f"{head}[constants.decay_rate]\n{tail.replace('high = 2.0', 'high = 1.0', 1)}"
 
 CASES = [
     # unknown names
@@ -129,6 +136,7 @@ CASES = [
 def _prepare(run, tmp: Path, db: str, setup: str | None) -> None:
     for name, body in CATALOG_BODY.items():
         (tmp / name).write_text(body)
+    (tmp / "narrow.toml").write_text(narrowed_catalog())
     (tmp / "afile").write_text("a file, not a directory\n")
     if setup == "study":
         first = run(*(arg.format(db=db) for arg in STUDY))
