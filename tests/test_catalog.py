@@ -111,6 +111,7 @@ X = '[constants.x]\nattr = "DECAY_RATE"\nfamily = "decay"\n'
     (X.replace("DECAY_RATE", "DECAY_RAT") + "low = 0.0\nhigh = 1.0\n",
      "popoto's Defaults has no attribute 'DECAY_RAT'"),
     (X + 'low = 0.0\nhigh = 1.0\nupper_bound_attr = "NOPE"\n', "no attribute 'NOPE'"),
+    (X + 'low = 0.0\nhigh = 1.0\nreciprocal_bound_attr = "NOPE2"\n', "no attribute 'NOPE2'"),
     ('[constants.x]\nargument = "popoto.nope:X.y:z"\nfamily = "decay"\nlow = 0.0\nhigh = 1.0\n',
      "argument 'popoto.nope:X.y:z' does not resolve"),
     (X + 'low = 0.0\nhigh = 1.0\nmode = "Q"\n', "mode must be one of"),
@@ -127,5 +128,5 @@ def test_keys_the_catalog_may_grow_are_accepted(tmp_path):
     path = tmp_path / "newer.toml"
     path.write_text(X + 'low = 0.01\nhigh = 1.0\nfamilies = ["decay", "cyclic"]\n'
                     'meaning_low = 0.0\nmeaning_high = 5.0\nmeaning = "a rate"\n'
-                    'reciprocal_bound_attr = "X"\n')
+                    'reciprocal_bound_attr = "CO_OCCURRENCE_WEIGHT_CAP"\n')
     assert load_catalog(path).resolve("x").family == "decay"

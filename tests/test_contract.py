@@ -76,9 +76,9 @@ def test_every_dataclass_field_is_covered_and_reported_by_name():
     assert old["catalog_hash"] != new["catalog_hash"]
     assert contract.contract_changes(old, new) == [
         "expected_default 0.1 -> 0.2", "family 'decay' -> 'cyclic'", "log True -> False"]
-    grown = {**new["catalog_entry"], "families": ["decay", "cyclic"]}
+    grown = {**new["catalog_entry"], "new_field": ["decay", "cyclic"]}
     assert contract.entry_changes(new["catalog_entry"], grown) == [
-        "families None -> ['decay', 'cyclic']"]
+        "new_field None -> ['decay', 'cyclic']"]
 
 
 def test_descriptive_fields_do_not_break_a_resume():

@@ -141,10 +141,12 @@ def load_catalog(path: Path | str | None = None) -> Catalog:
         raise CatalogError(f"catalog file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"catalog {path} is not valid TOML: {exc}") from None
-    from tuner.catalog_checks import check_constant, check_top_level
+    from tuner.catalog_checks import check_constant, check_entry, check_top_level
 
     check_top_level(data, path)
     entries = data.get("constants", {})
+    for name, entry in entries.items():
+        check_entry(name, entry, path)
     constants = tuple(_parse_entry(name, entry, path) for name, entry in entries.items())
     for constant in constants:
         check_constant(constant, entries[constant.name], path)

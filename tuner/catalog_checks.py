@@ -10,13 +10,14 @@ older tuner must not reject a newer catalog for them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tuner.catalog import CatalogError
 
 TOP_LEVEL = ("constants",)
+ATTR_KEYS = ("attr", "upper_bound_attr", "reciprocal_bound_attr")  # each names a Defaults attr
 
 
 class CatalogCheckError(CatalogError):
@@ -42,10 +43,16 @@ def check_top_level(data: Mapping[str, Any], path: Path) -> None:
                                     f"[constants.{name}], not a value")
 
 
+def check_entry(name: str, entry: Mapping[str, Any], path: Path) -> None:
+    """Names in the raw table (families, Defaults attributes), before anything reads them."""
+    problems = [*_family_problems(entry), *_attr_problems(entry)]
+    if problems:
+        raise CatalogCheckError(f"{path}: constant {name!r}: " + "; ".join(problems))
+
+
 def check_constant(constant: Any, entry: Mapping[str, Any], path: Path) -> None:
-    """Semantic checks of one parsed constant against scenarios and the installed popoto."""
-    problems = [*_range_problems(constant), *_family_problems(entry),
-                *_popoto_problems(constant)]
+    """Checks of one parsed constant: finite range, popoto's default resolvable and inside it."""
+    problems = [*_range_problems(constant), *_default_problems(constant)]
     if problems:
         raise CatalogCheckError(f"{path}: constant {constant.name!r}: " + "; ".join(problems))
 
@@ -71,13 +78,15 @@ def _as_list(value: object) -> list[object]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _popoto_problems(constant: Any) -> list[str]:
+def _attr_problems(entry: Mapping[str, Any]) -> list[str]:
     from popoto.fields.constants import Defaults
 
-    problems = [f"popoto's Defaults has no attribute {name!r}"
-                for name in _attrs(constant) if not hasattr(Defaults, name)]
-    if problems:
-        return problems
+    named = [entry.get(key) for key in ATTR_KEYS]
+    return [f"popoto's Defaults has no attribute {name!r}"
+            for name in named if name and not hasattr(Defaults, str(name))]
+
+
+def _default_problems(constant: Any) -> list[str]:
     try:
         default = constant.default()
     except Exception as exc:  # noqa: BLE001 - a bad spec is the user's input, named below
@@ -89,9 +98,3 @@ def _popoto_problems(constant: Any) -> list[str]:
         return [f"popoto's default {default!r} lies outside the range [{constant.low}, "
                 f"{constant.high}]; trial 0 runs the default, so widen the range to include it"]
     return []
-
-
-def _attrs(constant: Any) -> Iterable[str]:
-    for name in (constant.attr, getattr(constant, "upper_bound_attr", None)):
-        if name:
-            yield name
