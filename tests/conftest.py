@@ -110,8 +110,9 @@ def random_effect(monkeypatch):
 
 
 @pytest.fixture
-def catalog_path(tmp_path):
-    """A catalog file holding the planted constant, a random-effect constant and a placebo."""
+def catalog_path(tmp_path, planted, random_effect):
+    """A catalog file holding the planted constant, a random-effect constant and a placebo
+    (their families registered: the catalog checks its families exist)."""
     from planted import PLANTED_CATALOG
 
     path = tmp_path / "catalog.toml"

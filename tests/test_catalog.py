@@ -90,3 +90,43 @@ def test_malformed_catalogs_say_which_rule_broke(tmp_path, body, message):
 def test_missing_catalog_file(tmp_path):
     with pytest.raises(CatalogError, match="catalog file not found"):
         load_catalog(tmp_path / "nope.toml")
+
+
+X = '[constants.x]\nattr = "DECAY_RATE"\nfamily = "decay"\n'
+
+
+@pytest.mark.parametrize("body,message", [
+    ('[decay_rate]\nattr = "DECAY_RATE"\nfamily = "decay"\nlow = 0.01\nhigh = 2.0\n',
+     r"unknown top-level table \[decay_rate\]; a constant is written \[constants.decay_rate\]"),
+    ("", "the catalog holds no constants"),
+    ("[constants]\n", "the catalog holds no constants"),
+    ('title = "mine"\n' + X + "low = 0.0\nhigh = 1.0\n", "unknown top-level key 'title'"),
+    (X + "low = 0.5\nhigh = 1.0\n", r"popoto's default 0.1 lies outside the range \[0.5, 1.0\]"),
+    (X + "low = 0.0\nhigh = inf\n", "high must be a finite number, got inf"),
+    (X + "low = nan\nhigh = 1.0\n", "low < high is required, got low=nan"),
+    (X + 'low = "small"\nhigh = 1.0\n', "has a value of the wrong type"),
+    (X.replace('"decay"', '"decy"') + "low = 0.0\nhigh = 1.0\n",
+     "unknown scenario family 'decy' \\(known: co_occurrence, "),
+    (X + 'low = 0.0\nhigh = 1.0\nfamilies = ["decay", "nope"]\n', "unknown scenario family 'nope'"),
+    (X.replace("DECAY_RATE", "DECAY_RAT") + "low = 0.0\nhigh = 1.0\n",
+     "popoto's Defaults has no attribute 'DECAY_RAT'"),
+    (X + 'low = 0.0\nhigh = 1.0\nupper_bound_attr = "NOPE"\n', "no attribute 'NOPE'"),
+    (X + 'low = 0.0\nhigh = 1.0\nreciprocal_bound_attr = "NOPE2"\n', "no attribute 'NOPE2'"),
+    ('[constants.x]\nargument = "popoto.nope:X.y:z"\nfamily = "decay"\nlow = 0.0\nhigh = 1.0\n',
+     "argument 'popoto.nope:X.y:z' does not resolve"),
+    (X + 'low = 0.0\nhigh = 1.0\nmode = "Q"\n', "mode must be one of"),
+])
+def test_catalogs_written_slightly_wrong_are_refused_naming_the_table(tmp_path, body, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(path)
+
+
+def test_keys_the_catalog_may_grow_are_accepted(tmp_path):
+    """Optional keys inside a constant table (families, meaning interval) never break loading."""
+    path = tmp_path / "newer.toml"
+    path.write_text(X + 'low = 0.01\nhigh = 1.0\nfamilies = ["decay", "cyclic"]\n'
+                    'meaning_low = 0.0\nmeaning_high = 5.0\nmeaning = "a rate"\n'
+                    'reciprocal_bound_attr = "CO_OCCURRENCE_WEIGHT_CAP"\n')
+    assert load_catalog(path).resolve("x").family == "decay"

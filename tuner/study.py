@@ -18,9 +18,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.catalog import Constant
+from tuner.contract import ContractDriftError, check_contract
 from tuner.evaluation import BankSpec
 from tuner.objective import ConstantObjective
 from tuner.storage import open_storage, run_to_total
+from tuner.urls import mask_url
 
 DEFAULT_STORAGE = "sqlite:///studies/tuner.db"
 DEFAULT_TRIALS = 40
@@ -101,6 +103,10 @@ def open_study(
     identity = {"constant": constant.name, "seed": seed, "batch": batch, "bank": bank.tag,
                 "objective": OBJECTIVE_KIND, "families": list(constant.reached_families)}
     check_identity(study, identity)
+    try:
+        check_contract(study, constant)
+    except ContractDriftError as exc:
+        raise StudyConflictError(str(exc)) from None
     return study
 
 
@@ -210,7 +216,7 @@ def summarise(
     summary = StudySummary(
         constant=constant.name,
         study_name=study.study_name,
-        storage=storage,
+        storage=mask_url(storage),
         family=",".join(constant.reached_families),
         trials_requested=requested,
         trials_completed=len(done),

@@ -35,6 +35,7 @@ from tuner.study import (
     ensure_sqlite_dir,
     fail_orphaned_trials,
 )
+from tuner.urls import mask_url
 
 GRID_CAP = 10_000
 CLIFF_DROP = 0.15
@@ -366,7 +367,7 @@ def run_sweep(
     for done, point in enumerate(todo, start=1):
         run_point(study, plan, point, seeds)
         progress(done, len(todo))
-    run = RunInfo(study_name=name, storage=storage, seed=seed if sampled else None,
+    run = RunInfo(study_name=name, storage=mask_url(storage), seed=seed if sampled else None,
                   batch=batch if sampled else None, bank=bank.tag,
                   scenarios=[s.label for s in seeds],
                   evaluated={point_key(p.values) for p in todo},

@@ -23,6 +23,7 @@ import optuna
 
 from tuner.catalog import Constant
 from tuner.comparison import FamilyScorer, PairedComparison
+from tuner.contract import contract_text
 from tuner.evaluation import BankSpec
 from tuner.gate import DEFAULT_MIN_IMPROVEMENT, Decision, GateEvidence, decide, train_refusal
 from tuner.stats import DEFAULT_ALPHA
@@ -253,4 +254,5 @@ def record_validation(study: optuna.Study, result: ValidationResult) -> None:
     from optuna_dashboard import save_note
 
     study.set_user_attr("validation", result.to_dict())
-    save_note(study, validation_note(result))
+    note = f"{validation_note(result)}\n\n{contract_text(study.user_attrs.get('contract'))}"
+    save_note(study, note)

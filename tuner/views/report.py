@@ -14,6 +14,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from tuner.contract import contract_text
 from tuner.ratchet import joint_text
 from tuner.views.figures import (
     deltas_figure,
@@ -225,6 +226,7 @@ def study_section(study: StudyView, div_id: str) -> list[str]:
     lines = validation_lines(study.validation)
     out = [figure_div(response_figure(study), div_id),
            paragraph(CURVE_NOTE, "note"),
+           paragraph(contract_text(study.contract), "note"),
            f"<h3>Validation of {escape(study.name)}</h3>",
            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>",
            paragraph(f"Sensitivity: spread {s.spread:.4f} [{fmt(s.ci_low, '.4f')}, "

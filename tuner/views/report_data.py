@@ -24,6 +24,7 @@ from scipy.stats import bootstrap
 
 from tuner.ledger import LEDGER_PREFIX, LedgerRecord
 from tuner.study import is_collapsed
+from tuner.urls import mask_url
 
 MAX_BINS = 6
 TRIALS_PER_BIN = 3
@@ -125,6 +126,7 @@ class StudyView:
     bins: list[Bin]
     sensitivity: Sensitivity
     validation: ValidationView | None
+    contract: dict | None = None  # tuner.contract: what the trials' numbers mean
 
 
 @dataclass
@@ -194,7 +196,7 @@ def load_report_data(storage: str, *, bank_tag: str) -> ReportData:
     studies = [study_view(s.study_name, s.user_attrs, _completed(handle, s.study_name))
                for s in mine]
     joint = (ledger.user_attrs.get("joint") or None) if ledger else None
-    return ReportData(storage=storage, bank=bank_tag,
+    return ReportData(storage=mask_url(storage), bank=bank_tag,
                       constants=group_constants(studies, records),
                       ledger_name=ledger.study_name if ledger else None,
                       ledger=[r.to_dict() for r in records], joint=joint)
@@ -266,6 +268,7 @@ def study_view(name: str, attrs: dict, trials: Sequence[FrozenTrial]) -> StudyVi
         collapsed=collapsed, mean_score=mean_score, points=points,
         bins=[summarise_bin(g, log, mean_score or 0.0) for g in groups],
         sensitivity=sensitivity(groups, collapsed), validation=validation,
+        contract=attrs.get("contract"),
     )
 
 

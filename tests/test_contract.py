@@ -1,0 +1,113 @@
+"""A study refuses to resume when what its trials mean has changed, and says what changed."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tuner import contract
+from tuner.catalog import REPO_CATALOG, load_catalog
+
+DECAY = load_catalog().resolve("decay_rate")
+STUDY = "decay_rate@decay-b20261123n10"
+
+
+@pytest.fixture
+def narrowed_catalog(tmp_path) -> Path:
+    """The repository catalog with decay_rate's range cut from [0.01, 2.0] to [0.01, 1.0]."""
+    text = REPO_CATALOG.read_text()
+    marker = '[constants.decay_rate]\nattr = "DECAY_RATE"'
+    assert marker in text
+    head, tail = text.split(marker, 1)
+    assert "high = 2.0\n" in tail
+    path = tmp_path / "narrowed.toml"
+    path.write_text(head + marker + tail.replace("high = 2.0\n", "high = 1.0\n", 1))
+    return path
+
+
+def optimize(run, db: str, *extra: str):
+    return run("optimize", "--constant", "decay_rate", "--storage", db, "--bank-size", "10",
+               "--batch", "3", "--trials", "1", "--no-validate", *extra)
+
+
+def test_resume_after_changing_the_catalog_range_exits_2_naming_the_range(run, tmp_path,
+                                                                          narrowed_catalog):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert optimize(run, db).exit_code == 0
+    result = optimize(run, db, "--trials", "2", "--catalog", str(narrowed_catalog))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: study '{STUDY}' was run under another contract: "
+                                    "range [0.01, 2.0] -> [0.01, 1.0]; ")
+    assert "pass another --study-name" in result.output
+    fresh = optimize(run, db, "--catalog", str(narrowed_catalog), "--study-name", "narrow")
+    assert fresh.exit_code == 0, fresh.output
+
+
+def test_the_contract_is_stored_on_the_study(run, tmp_path):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert optimize(run, db).exit_code == 0
+    stored = optuna.load_study(study_name=STUDY, storage=db).user_attrs["contract"]
+    assert stored == contract.study_contract(DECAY)
+    assert stored["popoto"] == "1.10.1" and stored["k"] == 5
+    assert stored["metric"].startswith("decay:ndcg,") and "policy_cache:signed_ndcg" in \
+        stored["metric"]
+    assert stored["catalog_entry"]["low"] == 0.01 and stored["catalog_entry"]["high"] == 2.0
+
+
+@pytest.mark.parametrize("patch,words", [
+    (("popoto_version", lambda: "1.11.0"), "popoto 1.10.1 -> 1.11.0"),
+    (("harness_hash", lambda: "0" * 16), "scenario harness (scenarios/ sources) "),
+    (("family_metrics", lambda constant: "decay:spearman"), "-> decay:spearman@5"),
+])
+def test_drift_of_popoto_harness_or_metric_is_named(run, tmp_path, monkeypatch, patch, words):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert optimize(run, db).exit_code == 0
+    monkeypatch.setattr(contract, *patch)
+    result = optimize(run, db, "--trials", "2")
+    assert result.exit_code == 2 and words in result.output, result.output
+
+
+def test_every_dataclass_field_is_covered_and_reported_by_name():
+    """A field added to Constant later enters the hash without touching the contract code."""
+    old = contract.study_contract(DECAY)
+    changed = dataclasses.replace(DECAY, family="cyclic", log=False, expected_default=0.2)
+    new = contract.study_contract(changed)
+    assert old["catalog_hash"] != new["catalog_hash"]
+    changes = contract.contract_changes(old, new)
+    assert changes[:3] == [
+        "expected_default 0.1 -> 0.2", "family 'decay' -> 'cyclic'", "log True -> False"]
+    assert changes[3].startswith("metric decay:ndcg,")  # the family order changed the metrics
+    grown = {**new["catalog_entry"], "new_field": ["decay", "cyclic"]}
+    assert contract.entry_changes(new["catalog_entry"], grown) == [
+        "new_field None -> ['decay', 'cyclic']"]
+
+
+def test_descriptive_fields_do_not_break_a_resume():
+    reworded = dataclasses.replace(DECAY, owner="elsewhere", reason="reworded")
+    assert contract.contract_changes(contract.study_contract(DECAY),
+                                     contract.study_contract(reworded)) == []
+
+
+def test_report_shows_the_contract(run, tmp_path):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert optimize(run, db).exit_code == 0
+    out = tmp_path / "html"
+    assert run("report", "--storage", db, "--out", str(out), "--bank-size", "10").exit_code == 0
+    page = (out / "constant-decay_rate.html").read_text()
+    assert "contract: popoto 1.10.1, decay:ndcg," in page
+    assert "@5, range [0.01, 2.0], family decay" in page
+
+
+def test_dashboard_note_shows_the_contract(run, tmp_path):
+    from optuna_dashboard._note import get_note
+
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    result = run("optimize", "--constant", "decay_rate", "--storage", db, "--bank-size", "10",
+                 "--batch", "3", "--trials", "2", "--top", "1")
+    assert result.exit_code == 0, result.output
+    note = get_note(optuna.load_study(study_name=STUDY, storage=db))
+    assert "contract: popoto 1.10.1, decay:ndcg," in note
+    assert "@5, range [0.01, 2.0], family decay" in note
