@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 
 from scenarios import ScenarioSeed
 from tuner.catalog import Constant
+from tuner.defaults import DEFAULT_ALPHA
 from tuner.evaluation import Evaluation, evaluate_values, family_mean
-from tuner.stats import DEFAULT_ALPHA, PairedTest, paired_test
+from tuner.stats import PairedTest, paired_test
 
 
 @dataclass(frozen=True)

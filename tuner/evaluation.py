@@ -16,13 +16,14 @@ import numpy as np
 
 from scenarios import ScenarioResult, ScenarioSeed, evaluate_scenario, split_bank
 from scenarios.runner import family_bank
-from scenarios.seeds import DEFAULT_BASE_SEED
 from tuner.catalog import Constant
+from tuner.defaults import (
+    DEFAULT_BANK_SIZE,
+    DEFAULT_BASE_SEED,
+    DEFAULT_VALIDATION_FRACTION,
+)
 from tuner.overrides import applied_constants
 
-DEFAULT_BANK_SIZE = 100
-DEFAULT_VALIDATION_FRACTION = 0.5  # 50 train / 50 held-out per family: enough to see 0.01
-CONFIRMATION_BASE_SEED = 20270101  # a bank no decision ever looks at: the final joint check
 MEMO_LIMIT = 500_000
 
 ValuesKey = tuple[tuple[str, str, float], ...]

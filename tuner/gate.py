@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-DEFAULT_MIN_IMPROVEMENT = 0.01
+from tuner.defaults import DEFAULT_MIN_IMPROVEMENT
+
 EDGE_FRACTION = 0.02  # a proposal this close to a search edge says "the range needs a look"
 
 

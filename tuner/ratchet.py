@@ -19,15 +19,19 @@ from dataclasses import dataclass, field
 
 from tuner.catalog import Catalog, Constant
 from tuner.comparison import PairedComparison, compare_values
-from tuner.evaluation import CONFIRMATION_BASE_SEED, BankSpec
+from tuner.defaults import (
+    CONFIRMATION_BASE_SEED,
+    CONFIRMATION_SIZE,
+    DEFAULT_ALPHA,
+    DEFAULT_RATCHET_TRIALS,
+)
+from tuner.evaluation import BankSpec
 from tuner.gate import DEFAULT_MIN_IMPROVEMENT
 from tuner.ledger import Ledger, LedgerRecord
-from tuner.stats import DEFAULT_ALPHA
 from tuner.study import DEFAULT_BATCH, DEFAULT_SEED, DEFAULT_STORAGE, open_study, run_study
 from tuner.validation import DEFAULT_TOP, ValidationResult, record_validation, validate_study
 
-DEFAULT_CONFIRMATION = BankSpec(size=50, base_seed=CONFIRMATION_BASE_SEED)
-DEFAULT_RATCHET_TRIALS = 30
+DEFAULT_CONFIRMATION = BankSpec(size=CONFIRMATION_SIZE, base_seed=CONFIRMATION_BASE_SEED)
 
 
 @dataclass

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-DEFAULT_ALPHA = 0.05
 PERMUTATION_RESAMPLES = 20_000
 EXACT_LIMIT = 16  # up to 2**16 sign patterns of the non-zero deltas are enumerated exactly
 STATS_SEED = 20261123

@@ -19,15 +19,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.catalog import Constant
 from tuner.contract import ContractDriftError, check_contract
+from tuner.defaults import DEFAULT_BATCH, DEFAULT_SEED, DEFAULT_STORAGE, DEFAULT_TRIALS
 from tuner.evaluation import BankSpec
 from tuner.objective import ConstantObjective
 from tuner.storage import open_storage, run_to_total
 from tuner.urls import mask_url
 
-DEFAULT_STORAGE = "sqlite:///studies/tuner.db"
-DEFAULT_TRIALS = 40
-DEFAULT_BATCH = 20
-DEFAULT_SEED = 0
 COLLAPSE_SPREAD = 1e-9
 STUDY_IDENTITY_ATTRS = ("constant", "seed", "batch", "bank", "objective", "families")
 OBJECTIVE_KIND = "paired-family-mean-ndcg@5"  # what a trial's value means (see objective.py)

@@ -24,15 +24,15 @@ import optuna
 from tuner.catalog import Constant
 from tuner.comparison import FamilyScorer, PairedComparison
 from tuner.contract import contract_text
+from tuner.defaults import DEFAULT_ALPHA, DEFAULT_TOP
 from tuner.evaluation import BankSpec
 from tuner.gate import DEFAULT_MIN_IMPROVEMENT, Decision, GateEvidence, decide, train_refusal
-from tuner.stats import DEFAULT_ALPHA
 from tuner.study import completed, is_collapsed
 
 CLIFF_DROP = 0.15
 PROBE_FRACTION = 0.10
 MARGIN_STEPS = 3
-DEFAULT_TOP = 3
+
 
 Progress = Callable[[str], None]
 

