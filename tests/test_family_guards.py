@@ -47,8 +47,8 @@ GUARDS = [
     # At the default Wilson bound (0.6) any count up to 6 is inert (6/6 successes are needed);
     # the count's own guard shows under a permissive Wilson bound.
     Guard("MIN_EVENTS_FOR_CRYSTALLIZATION", "low", base=(("WILSON_CI_THRESHOLD", "low"),)),
-    # Wrong links (a useful record co-used once or habitually with an unrelated one): a large
-    # first-link weight, strengthening step or hop factor boosts the unrelated record.
+    # Wrong links (coincidental co-use: a side task's records used in the cue's task sessions,
+    # mostly once): a large first-link weight, strengthening step or hop factor boosts them.
     Guard("initial_weight", permissive="high"),
     Guard("delta", permissive="high"),
     Guard("decay_per_hop", permissive="high", keeping="strict"),  # 0.5 still passes 2 hops
@@ -66,10 +66,6 @@ GUARDS = [
 # permissive end admit guarded-against records on a few seeds without paying for it there, so
 # they cannot yet judge the permissive direction. strict: the day one passes, this list shrinks.
 NOT_YET_PUNISHED = {
-    "initial_weight": "co_occurrence: admitting wrongly linked records costs less than the "
-                      "correct links gain on the same seeds",
-    "delta": "co_occurrence: as initial_weight",
-    "decay_per_hop": "co_occurrence: as initial_weight",
     "DEFAULT_SURFACING_THRESHOLD": "context_assembler: pushes that admit wrong records still "
                                    "score higher on 30 seeds",
 }
