@@ -11,8 +11,11 @@ popoto never sees ``assoc``. It sees what an application would write: an ``impor
 view of ``value``), last-use ages, and an association graph built from a co-use history in two
 epochs. In the *old* epoch (``old_gap_passes`` nightly maintenance passes ago) the cue was
 co-used with the since-drifted topic and with long-standing members of its current topic; in
-the *recent* epoch (today, before any pass) with its current topic. Background topics have their
-own co-use, and ``noise_ratio`` adds incidental co-uses (mostly around busy records like the cue
+the *recent* epoch (today, before any pass) with its current topic. The cue's co-use comes from
+*task sessions* (``co_occurrence_sessions``): every record used in a session counts as co-used
+with the cue, related records recur from session to session in proportion to their association,
+and each session also holds chance company from a side task. Background topics have their own
+co-use, and ``noise_ratio`` adds incidental co-uses (mostly around busy records like the cue
 and with popular records). The first co-use of a pair is a ``link()``
 (``CO_OCCURRENCE_INITIAL_WEIGHT``), every repeat a ``strengthen(delta=...)``; each nightly
 maintenance pass calls ``weaken_all()`` on every record with edges (the field's
@@ -22,10 +25,14 @@ application weight) plus ``co_occurrence_boost = propagate(cue, depth=2)``
 (``CO_OCCURRENCE_DECAY_PER_HOP``, entering at weight 1.0); the cue's own records are left out.
 
 Wrong links (what a small ``initial_weight``, ``delta`` and ``decay_per_hop`` guard against):
-``noise_ratio`` of the cue's and current topic's records were also co-used, once or habitually,
-with an unrelated background record (another tab, a paste by mistake). The edge is real in
-popoto's graph but the record is useless to the query; such records are listed in
-``extras["guarded"]`` and cost a top-5 slot when a permissive weighting boosts them in.
+coincidental co-use. A session's side task (one background topic per session) brings records
+unrelated to the cue's task into the session, ``noise_ratio`` of its records on average; the app
+links them to the anchors and to a task record they were used beside, exactly as it links the
+related ones. Mostly once, sometimes again when a side task recurs (a habitual companion). The
+edge is real in popoto's graph but the record is useless to the query; such records (background,
+grade 0, linked to the cue or its current topic) are listed in ``extras["guarded"]`` and cost a
+top-5 slot when a permissive weighting trusts one co-use, saturates after a few, or chains a
+weak link a hop further. Genuine associates still earn their boost by recurring.
 
 The world is drawn from the seed alone, so it cannot depend on any of the four constants; they
 only change how popoto turns the observed co-use history into a boost and how that boost weighs
@@ -45,6 +52,7 @@ from scenarios.families.co_occurrence_run import (
     save_with_ages,
     strengthen_default_delta,
 )
+from scenarios.families.co_occurrence_sessions import task_sessions
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     World,
@@ -65,7 +73,6 @@ BACKGROUND_TOPIC_SIZE = 8
 # How cue-driven a query is: from nearly context-free (a fresh question) to mostly about the
 # cue's task. It was [0.35, 0.9], which made links dominate every truth.
 CUE_DEPENDENCE_RANGE = (0.05, 0.9)
-WRONG_LINK_REPEATS = 0.7  # mean extra co-uses of a wrong link beyond the first
 # Hidden association with the cue's current task, by latent role.
 ASSOC_RANGES = {
     "current": (0.55, 1.0),
@@ -163,12 +170,20 @@ def co_use_history(
     log = _PairLog()
     by_role = {role: [i for i, r in enumerate(roles) if r == role] for role in ASSOC_RANGES}
     current = by_role["current"]
-    tenured = {i for i in current if rng.random() >= drift}
-    for i in current:
-        for anchor in cue:
-            mean = 0.5 * rate * assoc[i]
-            old_mean = mean if i in tenured else 0.0
-            log.add(anchor, keys[i], rng.poisson(old_mean), rng.poisson(mean))
+    tenured = [i for i in current if rng.random() >= drift]
+    background = by_role["background"]
+    topics = [
+        background[start : start + BACKGROUND_TOPIC_SIZE]
+        for start in range(0, len(background), BACKGROUND_TOPIC_SIZE)
+    ]
+    task_sessions(
+        seed,
+        log,
+        cue=cue,
+        members={"old": [keys[i] for i in tenured], "recent": [keys[i] for i in current]},
+        association={keys[i]: float(assoc[i]) for i in current},
+        side_topics=[[keys[i] for i in topic] for topic in topics],
+    )
     _sparse_partners(rng, log, keys, current, rate, old_share=1.0 - drift, recent_share=1.0)
     for i in by_role["bridge"]:
         j = current[rng.integers(len(current))]
@@ -178,35 +193,10 @@ def co_use_history(
         for anchor in cue:
             log.add(anchor, keys[i], rng.poisson(0.5 * rate * strength), 0)
     _sparse_partners(rng, log, keys, by_role["drifted"], rate, old_share=1.0, recent_share=0.0)
-    background = by_role["background"]
-    for start in range(0, len(background), BACKGROUND_TOPIC_SIZE):
-        topic = background[start : start + BACKGROUND_TOPIC_SIZE]
+    for topic in topics:
         _sparse_partners(rng, log, keys, topic, rate, initiators=0.5)
     _spurious(seed, log, keys + cue, value)
-    _wrong_links(seed, log, [keys[i] for i in current] + cue, [keys[i] for i in background])
     return log.pairs()
-
-
-def _wrong_links(
-    seed: ScenarioSeed, log: _PairLog, useful: list[str], unrelated: list[str]
-) -> None:
-    """Wrong links: a useful record (the cue or its current topic) co-used with an unrelated
-    background record it has nothing to do with (open in another tab, pasted by mistake).
-
-    ``noise_ratio`` of the cue's and topic's true pairs get such a companion; most co-uses are
-    one-off, some repeat (a habitual companion). These are what a small ``initial_weight``, a
-    small ``delta`` and a short ``decay_per_hop`` keep from boosting the unrelated record.
-    """
-    if not unrelated:
-        return
-    rng = seed.rng(13)
-    count = int(rng.binomial(len(useful), seed.noise_ratio))
-    for _ in range(count):
-        a = useful[rng.integers(len(useful))]
-        b = unrelated[rng.integers(len(unrelated))]
-        uses = 1 + int(rng.poisson(WRONG_LINK_REPEATS))
-        recent = int(rng.binomial(uses, 0.5))
-        log.add(a, b, uses - recent, recent)
 
 
 def _sparse_partners(

@@ -22,9 +22,13 @@ Latent truth, from the seed alone: a record is *wrong* (obsolete or mistaken) or
 value ``v``. A wrong record is harmful to push into context (the agent would act on it and be
 contradicted), so it grades ``HARM_GRADE`` and the family is scored with ``signed_ndcg``: plain
 nDCG counts a pushed wrong record like an empty slot, so it could only ever favour surfacing
-more. Wrong records are what the surfacing threshold (and suppression of the runners-up) keep
-out: they look as important as the rest, and only the session's contradictions (confidence,
-which modulates decay) tell them apart.
+more. Wrong records are what suppression of the runners-up keeps out of the pull list: they look
+as important as the rest, and only the session's contradictions (confidence) tell them apart.
+The surfacing threshold cannot keep them out here: it compares the push score (decayed
+relevance), which contradictions move only through confidence-modulated decay (a few percent
+at popoto's defaults), so a wrong record clears it as often as a useful one of its importance
+and recency. The family says so (README "Fair worlds") rather than place wrong records where
+the threshold would cut them.
 
 The session: on each query turn the agent *needs* some genuine records (a per-(turn, record)
 draw whose chance rises with the record's pre-session utility rank, 0.05 .. 0.95) and uses them
