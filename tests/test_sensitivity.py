@@ -23,6 +23,9 @@ from tuner.sensitivity import (
 )
 from tuner.sensitivity_stats import Facts, PointScores, judge
 from tuner.sensitivity_view import sensitivity_text
+from tuner.sweep import plan_sweep, run_sweep
+from tuner.views.report import write_report
+from tuner.views.report_data import load_report_data
 
 CATALOG = load_catalog()
 SMALL = BankSpec(size=10)
@@ -54,6 +57,8 @@ def stored(effect, grid=GRID, labels=LABELS["fam"]):
     (lambda v, i: 0.01 * v, {}, "inert (tiny)"),  # spread 0.003
     (lambda v, i: 0.3 if v > 0.35 else 0.0, {"search_high": 0.3}, "inert (effect outside the "
                                                                      "range)"),
+    (lambda v, i: 0.3 if v > 0.35 else 0.1 * v, {"search_high": 0.3},
+     "sensitive; in range: borderline"),
     # one scenario of 8 gains 0.8: spread 0.1, but resamples without it see none -> CI crosses
     (lambda v, i: 0.8 if (i == 3 and v > 0.35) else 0.0, {}, "borderline"),
 ])
@@ -196,9 +201,11 @@ def test_rejected_values_fail_score_zero_and_the_run_goes_on(fake, db):
     assert row.verdict.label == "inert (effect outside the range)"
 
 
-def test_json_has_one_row_per_constant_with_popotos_figures(run, fake, db):
+def test_json_has_one_row_per_constant_with_popotos_figures(run, fake, db, embedded_redis):
+    # the session's server, so a loaded machine never waits for a second one to start
     result = run("sensitivity", "--constants", "decay_rate,CHI_SQUARED_P_THRESHOLD",
-                 "--batch", "2", *SMALL_ARGS, "--storage", db, "--json")
+                 "--batch", "2", *SMALL_ARGS, "--storage", db, "--json",
+                 "--redis-url", embedded_redis.url)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert set(out) == {"date", "storage", "bank", "batch", "seed", "seconds", "constants",
@@ -242,13 +249,56 @@ def test_bad_input_exits_2_with_one_line(run, args, message):
     assert result.output == f"Error: {message}\n"
 
 
+# --------------------------------------------------------------------------- tuner report
+
+
+@pytest.fixture
+def grids_only(fake, db):
+    """A storage holding one sensitivity study and one sweep, and no tuning study."""
+    plans = plan_sensitivity([CATALOG.resolve("decay_rate"), CATALOG.resolve("delta")],
+                             {"decay_rate": "0.2,0.4", "delta": "0.1"})
+    sensitivity = run_sensitivity(plans, storage=db, batch=2, bank=SMALL)
+    run_sweep(plan_sweep([CATALOG.resolve("decay_rate")], ["0.3,0.5"]), storage=db, bank=SMALL)
+    return db, sensitivity
+
+
+def test_report_reads_sensitivity_and_sweeps_without_a_tuning_study(grids_only, tmp_path):
+    db, sensitivity = grids_only
+    data = load_report_data(db, bank_tag=SMALL.tag)
+    assert data.constants == [] and data.ledger_name is None
+    assert [r.constant for r in data.sensitivity] == ["decay_rate", "delta"]  # sensitive first
+    assert [r.verdict.label for r in data.sensitivity] == ["sensitive", "inert (collapsed)"]
+    assert data.sensitivity[0].verdict.spread == sensitivity.constants[0].verdict.spread
+    [sweep] = data.sweeps
+    assert (sweep.name, sweep.points, sweep.best) == ("sweep:decay_rate@decay-b20261123n10", 3,
+                                                      "decay_rate=0.5")
+    assert sweep.delta == pytest.approx(0.3 * 0.4)
+    index = write_report(data, tmp_path / "out").index.read_text()
+    assert "<h2>Sensitivity beside popoto's sweep</h2>" in index and "Grid sweeps" in index
+    assert 'id="grid-sensitivity"' in index and "Ratchet decisions" not in index
+
+
+def test_report_cli_succeeds_on_grid_studies_and_still_refuses_an_empty_bank(run, grids_only,
+                                                                             tmp_path):
+    db, _ = grids_only
+    out = tmp_path / "dash"
+    result = run("report", "--storage", db, "--out", str(out), *SMALL_ARGS)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"wrote {out / 'index.html'} and 0 constant pages")
+    refused = run("report", "--storage", db, "--out", str(tmp_path / "none"))
+    assert refused.exit_code == 2
+    assert refused.output == (
+        f"Error: no tuning, sweep or sensitivity studies for scenario bank b20261123n100 in "
+        f"{db}; it holds bank(s) b20261123n10: pass --bank-size 10 --base-seed 20261123\n")
+
+
 # --------------------------------------------------------------------------- real popoto
 
 
-@pytest.mark.usefixtures("popoto_redis", "planted")
-def test_planted_catalog_on_the_embedded_redis(run, catalog_path, db):
+@pytest.mark.usefixtures("planted")
+def test_planted_catalog_on_the_embedded_redis(run, catalog_path, db, popoto_redis):
     args = ("sensitivity", "--catalog", str(catalog_path), "--constants", "planted_rate,placebo",
-            *SMALL_ARGS, "--storage", db, "--json")
+            *SMALL_ARGS, "--storage", db, "--json", "--redis-url", popoto_redis.url)
     out = json.loads(run(*args).output)
     planted, placebo = out["constants"]
     assert planted["grid_source"] == placebo["grid_source"] == "search range"

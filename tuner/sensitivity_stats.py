@@ -98,10 +98,12 @@ class Verdict:
     points: list[PointResult]
     outside: list[Number]
     notes: list[str] = field(default_factory=list)
+    in_range: str | None = None  # the status judged on in-range points alone, when it differs
 
     @property
     def label(self) -> str:
-        return f"{self.status} ({self.why})" if self.why else self.status
+        text = f"{self.status} ({self.why})" if self.why else self.status
+        return f"{text}; in range: {self.in_range}" if self.in_range else text
 
 
 def judge(facts: Facts, grid: Sequence[Number], stored: Mapping[float, PointScores],
@@ -118,15 +120,40 @@ def judge(facts: Facts, grid: Sequence[Number], stored: Mapping[float, PointScor
     curve = _curve(matrices)
     spread = float(np.ptp(curve))
     spread_in = float(np.ptp(curve[inside])) if inside.sum() >= 2 else 0.0
-    collapsed = all(float(np.max(np.ptp(m, axis=0), initial=0.0)) < CHANGE_TOLERANCE
-                    for m in matrices.values())
+    collapsed = _collapsed(matrices)
     low, high = (0.0, 0.0) if collapsed else spread_ci(matrices, seed=seed)
     status, why = classify(facts, spread, low, spread_in, collapsed)
     best_values = [] if collapsed else _best(evaluated, curve)
     return Verdict(spread=spread, ci_low=low, ci_high=high, spread_in_range=spread_in,
                    status=status, why=why, best=best_text(best_values, evaluated, facts),
                    best_values=best_values, points=points, outside=outside,
-                   notes=_notes(facts, collapsed, points))
+                   notes=_notes(facts, collapsed, points),
+                   in_range=in_range_label(facts, matrices, inside, status, seed=seed))
+
+
+def _collapsed(matrices: Mapping[str, np.ndarray]) -> bool:
+    """No scenario's score changed between any two points."""
+    return all(float(np.max(np.ptp(m, axis=0), initial=0.0)) < CHANGE_TOLERANCE
+               for m in matrices.values() if m.shape[0])
+
+
+def in_range_label(facts: Facts, matrices: Mapping[str, np.ndarray], inside: np.ndarray,
+                   status: str, *, seed: int) -> str | None:
+    """The status of the in-range points alone, when out-of-range points change the verdict.
+
+    popoto's grids reach values where a constant loses its meaning (a weaken factor above 1);
+    the whole-grid spread stays comparable with popoto's figure, and this says what is left
+    of it inside the range the tuner searches.
+    """
+    if inside.all() or inside.sum() < 2 or status == "inert":
+        return None
+    subset = {f: m[inside] for f, m in matrices.items()}
+    collapsed = _collapsed(subset)
+    spread = float(np.ptp(_curve(subset)))
+    low = 0.0 if collapsed else spread_ci(subset, seed=seed)[0]
+    label = "{} ({})".format(*classify(facts, spread, low, spread, collapsed))
+    label = label.replace(" ()", "")
+    return None if label == status else label
 
 
 def score_matrices(points: Sequence[PointScores],
