@@ -87,6 +87,9 @@ def test_a_failed_point_scores_zero_and_is_flagged_outside_the_range():
     assert verdict.points[-1].status == "failed" and verdict.points[-1].mean == 0.0
     assert verdict.spread == pytest.approx(np.mean([0.5 + i / 100 for i in range(8)]))
     assert verdict.label == "inert (effect outside the range)" and verdict.outside == [0.4]
+    assert verdict.best == "plateau 0.1–0.3 (= default)"
+    raised = judge(facts(search_high=0.3), GRID, stored(lambda v, i: 0.1 * (v > 0.35)), LABELS)
+    assert raised.best == "0.4 (outside the range)"
     assert any("0.4 (OverrideError: too big)" in note for note in verdict.notes)
 
 

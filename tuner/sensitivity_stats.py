@@ -231,8 +231,11 @@ def best_text(best: Sequence[Number], grid: Sequence[Number], facts: Facts) -> s
         text = f"plateau {fmt(best[0])}–{fmt(best[-1])}"
     else:
         text = " / ".join(fmt(v) for v in best)
-    defaults = any(float(v) == float(facts.default) for v in best)
-    return text + (" (= default)" if defaults else "")
+    if any(float(v) == float(facts.default) for v in best):
+        text += " (= default)"
+    if not any(facts.inside(v) for v in best):
+        text += " (outside the range)"
+    return text
 
 
 def fmt(value: Number | None) -> str:
