@@ -32,6 +32,7 @@ from tuner.popoto_sweep import POPOTO_SWEEP, POPOTO_SWEEP_DATE
 from tuner.sensitivity_stats import Facts, PointScores, Verdict, judge
 from tuner.study import DEFAULT_SEED, DEFAULT_STORAGE, fail_orphaned_trials
 from tuner.sweep import (
+    GridPoint,
     SweepPlan,
     SweepSpecError,
     ask_point,
@@ -149,7 +150,7 @@ class Prepared:
     plan: ConstantPlan
     study: optuna.Study
     seeds: dict[str, list[ScenarioSeed]]
-    todo: list
+    todo: list[GridPoint]
 
 
 def prepare(plan: ConstantPlan, *, storage: str, bank: BankSpec, batch: int | None,
@@ -174,7 +175,7 @@ def prepare(plan: ConstantPlan, *, storage: str, bank: BankSpec, batch: int | No
     return Prepared(plan=plan, study=study, seeds=seeds, todo=todo)
 
 
-def run_point(prepared: Prepared, point) -> FrozenTrial:
+def run_point(prepared: Prepared, point: GridPoint) -> FrozenTrial:
     """Score one point on every reached family's shared scenarios as one trial.
 
     A value popoto rejects is a FAIL carrying its error (judged as 0 on every scenario); an

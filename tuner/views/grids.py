@@ -14,16 +14,14 @@ import plotly.graph_objects as go
 from tuner.popoto_sweep import POPOTO_SWEEP_DATE
 from tuner.sensitivity import ConstantSensitivity
 from tuner.sensitivity_stats import SENSITIVE
-from tuner.sensitivity_view import popoto_spread_text, spread_text
+from tuner.sensitivity_view import HEADERS, popoto_spread_text, spread_text
 from tuner.views.figures import INERT_COLOR, TEMPLATE, TRIAL_COLOR, _above
 from tuner.views.sensitivity_data import SweepView
 
 STATUS_COLORS = {"sensitive": TRIAL_COLOR, "borderline": "#ff7f0e", "inert": INERT_COLOR,
                  "incomplete": "#cccccc"}
 POPOTO_COLOR = "#8c564b"
-SENSITIVITY_HEADERS = ["constant", "tier", "families", "our spread [95% CI]", "status",
-                       f"popoto's spread ({POPOTO_SWEEP_DATE})", "popoto's best",
-                       "our best value", "grid", "study"]
+SENSITIVITY_HEADERS = [*HEADERS, "grid", "study"]
 SWEEP_HEADERS = ["study", "constants", "points", "failed", "best point", "best mean",
                  "Δ default", "curve"]
 
