@@ -86,12 +86,10 @@ def test_resume_with_conflicting_seed_exits_2(run, tmp_path):
 
 
 def test_ctrl_c_exits_130_and_says_trials_are_kept(run, tmp_path, monkeypatch):
-    import tuner.cli as cli
-
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run_study", interrupted)
+    monkeypatch.setattr("tuner.study.run_study", interrupted)
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     result = run("optimize", "--constant", "decay_rate", "--storage", db)
     assert result.exit_code == 130
@@ -138,12 +136,10 @@ def test_unusable_storage_is_one_line_exit_2(run, command):
 def test_lost_redis_mid_study_exits_1_and_keeps_trials(run, tmp_path, monkeypatch):
     import redis
 
-    import tuner.cli as cli
-
     def outage(*args, **kwargs):
         raise redis.exceptions.ConnectionError("Connection refused")
 
-    monkeypatch.setattr(cli, "run_study", outage)
+    monkeypatch.setattr("tuner.study.run_study", outage)
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     result = run("optimize", "--constant", "decay_rate", "--storage", db)
     assert result.exit_code == 1
@@ -163,3 +159,17 @@ def test_constants_sanity_reports_every_family_spearman(run):
     assert all(-1.0 <= row["mean_spearman"] <= 1.0 and row["scenarios"] == 2
                for row in data["sanity"])
     assert data["constants"][0]["families"][0] == data["constants"][0]["family"]
+
+
+def test_help_imports_no_heavy_library():
+    """`tuner --help` starts fast: Optuna, numpy, scipy and popoto load only in commands."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom tuner.cli import main\n"
+            "assert CliRunner().invoke(main, ['--help']).exit_code == 0\n"
+            "print(sorted(m for m in ('optuna', 'numpy', 'scipy', 'popoto', 'pandas') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -150,7 +150,7 @@ def test_grid_over_the_cap_is_refused_before_anything_runs(run, monkeypatch, db)
         raise AssertionError("evaluated a point of a refused grid")
 
     monkeypatch.setattr("tuner.sweep.evaluate_values", must_not_run)
-    monkeypatch.setattr("tuner.cli.redis_target", must_not_run)
+    monkeypatch.setattr("tuner.redis_server.redis_target", must_not_run)
     started = time.perf_counter()
     result = run("sweep", "--constant", "initial_weight", "--values", "0..1:0.01",
                  "--constant", "delta", "--values", "0..1:0.01", "--storage", db)

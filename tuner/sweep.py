@@ -258,22 +258,27 @@ def sweep_seeds(
 
 
 def open_sweep_study(
-    plan: SweepPlan, *, storage: str, study_name: str, identity: Mapping[str, object]
+    plan: SweepPlan, *, storage: str, study_name: str, identity: Mapping[str, object],
+    kind: str = "sweep",
 ) -> optuna.Study:
-    """Create or load the sweep's study; refuses one made by ``optimize`` or other settings."""
+    """Create or load a grid study of ``kind``; refuses one of another kind or settings.
+
+    ``kind`` is "sweep" for ``tuner sweep`` and "sensitivity" for ``tuner sensitivity``: both
+    store one trial per grid point, and neither may resume the other's (or optimize's) study.
+    """
     ensure_sqlite_dir(storage)
     study = optuna.create_study(
         study_name=study_name, storage=storage, direction="maximize",
         sampler=optuna.samplers.RandomSampler(seed=0), load_if_exists=True,
     )
     attrs = study.user_attrs
-    if attrs.get("constant") and attrs.get("kind") != "sweep":
+    if attrs.get("constant") and attrs.get("kind") != kind:
         raise StudyConflictError(
-            f"study {study_name!r} exists and is not a sweep; pass another --study-name"
+            f"study {study_name!r} exists and is not a {kind}; pass another --study-name"
         )
     check_identity(study, identity)
-    if attrs.get("kind") != "sweep":
-        study.set_user_attr("kind", "sweep")
+    if attrs.get("kind") != kind:
+        study.set_user_attr("kind", kind)
     return study
 
 
@@ -305,6 +310,17 @@ def pending_points(plan: SweepPlan, done: Mapping[tuple, FrozenTrial]) -> list[G
             if (t := done.get(point_key(p.values))) is None or t.state != TrialState.COMPLETE]
 
 
+def ask_point(study: optuna.Study, plan: SweepPlan, point: GridPoint) -> optuna.Trial:
+    """Start the trial of ``point``: enqueued fixed params, checked against what came back."""
+    study.enqueue_trial(plan.params(point), user_attrs={"baseline": point.baseline})
+    trial = study.ask(plan.distributions())
+    if point_key([trial.params[n] for n in plan.names]) != point_key(point.values):
+        study.tell(trial, state=TrialState.FAIL)
+        raise RuntimeError(f"study {study.study_name!r} handed out another point: is a second "
+                           "sweep running on it?")
+    return trial
+
+
 def run_point(
     study: optuna.Study, plan: SweepPlan, point: GridPoint, seeds: Sequence[ScenarioSeed]
 ) -> FrozenTrial:
@@ -313,12 +329,7 @@ def run_point(
     A point where every scenario failed is also a FAIL: its mean of 0 would otherwise look
     like a (terrible) score rather than a refusal.
     """
-    study.enqueue_trial(plan.params(point), user_attrs={"baseline": point.baseline})
-    trial = study.ask(plan.distributions())
-    if point_key([trial.params[n] for n in plan.names]) != point_key(point.values):
-        study.tell(trial, state=TrialState.FAIL)
-        raise RuntimeError(f"study {study.study_name!r} handed out another point: is a second "
-                           "sweep running on it?")
+    trial = ask_point(study, plan, point)
     try:
         evaluation = evaluate_values(plan.mapping(point), seeds)
     except KeyboardInterrupt:

@@ -3,7 +3,12 @@
 One module per command group; importing this package registers them all on ``main``.
 """
 
-from tuner.cli import ratchet_commands, study_commands, view_commands  # noqa: F401 - registers
+from tuner.cli import (  # noqa: F401 - importing registers the commands
+    ratchet_commands,
+    sensitivity_commands,
+    study_commands,
+    view_commands,
+)
 from tuner.cli.app import main
 
 __all__ = ["main"]

@@ -23,6 +23,13 @@ from tuner.views.figures import (
     sensitivity_figure,
     validation_lines,
 )
+from tuner.views.grids import (
+    SENSITIVITY_HEADERS,
+    SWEEP_HEADERS,
+    sensitivity_rows,
+    spread_figure,
+    sweep_rows,
+)
 from tuner.views.report_data import SPREAD_METHOD, ConstantView, ReportData, StudyView
 
 PLOTLY_JS = "plotly.min.js"
@@ -39,6 +46,11 @@ CURVE_NOTE = ("Each trial scores its own sample of train scenarios, so the binne
               "value's effect with how hard each sample was; the dotted scenario-centred mean "
               "removes the second (flat for a constant that changes nothing). Diamonds and "
               "probes are scored on the whole train pool by the validator.")
+
+GRID_NOTE = ("tuner sensitivity: every grid point scored on the same train scenarios of every "
+             "family that reads the constant; spread = max − min of the equal-weight family mean "
+             "over the grid, 95% CI by a paired stratified bootstrap over scenarios; popoto's "
+             "figure is its own 2026-04-20 sweep (errored points dropped there, scored 0 here).")
 
 
 class Html(str):
@@ -140,16 +152,35 @@ def delta_ci(mean: float | None, low: float | None, high: float | None) -> str:
 def index_page(data: ReportData) -> str:
     body = [f"<h1>tuner report — bank {escape(data.bank)}</h1>",
             paragraph(f"Storage {data.storage}; {len(data.constants)} constants. nDCG@5 is the "
-                      "mean over scenarios; Δ is proposal minus popoto's default.", "note"),
-            "<h2>Sensitivity ranking</h2>",
-            f"<p>Spread: {escape(SPREAD_METHOD)}.</p>",
-            figure_div(sensitivity_figure(data.ranking()), "sensitivity"),
-            sensitivity_table(data),
-            "<h2>Train vs validation Δ</h2>",
-            figure_div(deltas_figure(data.proposals()), "deltas"),
-            "<h2>Ratchet decisions</h2>", *ledger_section(data),
-            "<h2>Constants</h2>", constants_list(data)]
+                      "mean over scenarios; Δ is proposal minus popoto's default.", "note")]
+    if data.constants:
+        body += ["<h2>Sensitivity ranking</h2>",
+                 f"<p>Spread: {escape(SPREAD_METHOD)}.</p>",
+                 figure_div(sensitivity_figure(data.ranking()), "sensitivity"),
+                 sensitivity_table(data),
+                 "<h2>Train vs validation Δ</h2>",
+                 figure_div(deltas_figure(data.proposals()), "deltas"),
+                 "<h2>Ratchet decisions</h2>", *ledger_section(data)]
+    else:
+        body.append(paragraph("No tuning study for this bank yet (run `tuner optimize` or "
+                              "`tuner ratchet`); grid studies only.", "note"))
+    body += grid_sections(data)
+    if data.constants:
+        body += ["<h2>Constants</h2>", constants_list(data)]
     return page(f"tuner report {data.bank}", body)
+
+
+def grid_sections(data: ReportData) -> list[str]:
+    """``tuner sensitivity`` beside popoto's sweep, and every ``tuner sweep``, when present."""
+    out: list[str] = []
+    if data.sensitivity:
+        out += ["<h2>Sensitivity beside popoto's sweep</h2>",
+                paragraph(GRID_NOTE, "note"),
+                figure_div(spread_figure(data.sensitivity), "grid-sensitivity"),
+                table(SENSITIVITY_HEADERS, sensitivity_rows(data.sensitivity))]
+    if data.sweeps:
+        out += ["<h2>Grid sweeps</h2>", table(SWEEP_HEADERS, sweep_rows(data.sweeps))]
+    return out
 
 
 def sensitivity_table(data: ReportData) -> Html:

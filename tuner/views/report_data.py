@@ -23,8 +23,10 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy.stats import bootstrap
 
 from tuner.ledger import LEDGER_PREFIX, LedgerRecord
+from tuner.sensitivity import ConstantSensitivity
 from tuner.study import is_collapsed
 from tuner.urls import mask_url
+from tuner.views.sensitivity_data import SweepView, is_grid_study, load_grid_studies
 
 MAX_BINS = 6
 TRIALS_PER_BIN = 3
@@ -33,7 +35,7 @@ BOOTSTRAP_SEED = 20261123
 
 
 class NoStudiesError(ValueError):
-    """The storage holds no tuning study for the bank asked for; the message says what it has."""
+    """The storage holds no study of the bank asked for; the message says which banks it has."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class ReportData:
     ledger_name: str | None = None
     ledger: list[dict] = field(default_factory=list)
     joint: dict | None = None
+    sensitivity: list[ConstantSensitivity] = field(default_factory=list)
+    sweeps: list[SweepView] = field(default_factory=list)
 
     def ranking(self) -> list[ConstantView]:
         """Most sensitive first; inert (collapsed) constants last."""
@@ -180,7 +184,7 @@ class ReportData:
 
 
 def load_report_data(storage: str, *, bank_tag: str) -> ReportData:
-    """Read every tuning study of ``bank_tag`` and that bank's ratchet ledger."""
+    """Read every tuning, sweep and sensitivity study of ``bank_tag`` and its ratchet ledger."""
     if _missing_sqlite(storage):
         raise NoStudiesError(f"no study storage at {storage}: the SQLite file does not exist; "
                              "run `tuner optimize` or `tuner ratchet` first")
@@ -189,8 +193,10 @@ def load_report_data(storage: str, *, bank_tag: str) -> ReportData:
     tuning = [s for s in summaries if is_tuning_study(s)]
     mine = sorted((s for s in tuning if s.user_attrs.get("bank") == bank_tag),
                   key=lambda s: s.study_name)
-    if not mine:
-        raise NoStudiesError(no_studies_message(storage, bank_tag, tuning))
+    grids = load_grid_studies(handle, summaries, bank_tag)
+    if not mine and not grids:
+        others = tuning + [s for s in summaries if is_grid_study(s)]
+        raise NoStudiesError(no_studies_message(storage, bank_tag, others))
     ledger = next((s for s in summaries if s.study_name == LEDGER_PREFIX + bank_tag), None)
     records = ledger_records(ledger.user_attrs) if ledger else []
     studies = [study_view(s.study_name, s.user_attrs, _completed(handle, s.study_name))
@@ -199,21 +205,22 @@ def load_report_data(storage: str, *, bank_tag: str) -> ReportData:
     return ReportData(storage=mask_url(storage), bank=bank_tag,
                       constants=group_constants(studies, records),
                       ledger_name=ledger.study_name if ledger else None,
-                      ledger=[r.to_dict() for r in records], joint=joint)
+                      ledger=[r.to_dict() for r in records], joint=joint,
+                      sensitivity=grids.sensitivity, sweeps=grids.sweeps)
 
 
 def is_tuning_study(study: StudySummary) -> bool:
-    """An optimize or ratchet study; grid sweeps and the ledger itself are not."""
+    """An optimize or ratchet study; grid studies (sweep, sensitivity) and the ledger are not."""
     attrs = study.user_attrs
-    return (bool(attrs.get("constant")) and attrs.get("kind") != "sweep"
+    return (bool(attrs.get("constant")) and not is_grid_study(study)
             and not study.study_name.startswith(LEDGER_PREFIX))
 
 
 def no_studies_message(storage: str, bank_tag: str, tuning: Sequence[StudySummary]) -> str:
     banks = sorted({str(s.user_attrs.get("bank")) for s in tuning} - {bank_tag})
-    message = f"no tuning studies for scenario bank {bank_tag} in {storage}"
+    message = f"no tuning, sweep or sensitivity studies for scenario bank {bank_tag} in {storage}"
     if not banks:
-        return message + "; run `tuner optimize` or `tuner ratchet` first"
+        return message + "; run `tuner optimize`, `tuner ratchet` or `tuner sensitivity` first"
     return message + f"; it holds bank(s) {', '.join(banks)}: pass " + " or ".join(
         _bank_flags(b) for b in banks)
 
