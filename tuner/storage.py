@@ -60,12 +60,31 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             redis.Redis.from_url(url, socket_connect_timeout=3).ping()  # fail here, not later
             return JournalStorage(JournalRedisBackend(url))
         if url.startswith(RDB_SCHEMES):
+            return _rdb_storage(url, interval, grace)
+        return optuna.storages.get_storage(url)
+
+
+def _rdb_storage(url: str, interval: int, grace: int) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage with heartbeats; a schema race between workers is retried.
+
+    Workers started together on a fresh database all try to create Optuna's tables; the
+    losers see a duplicate-key or already-exists error, and on a second try the tables are
+    there.
+    """
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(3):
+        try:
             return optuna.storages.RDBStorage(
                 url, heartbeat_interval=interval, grace_period=grace,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                     max_retry=MAX_RETRY),
             )
-        return optuna.storages.get_storage(url)
+        except (IntegrityError, ProgrammingError):
+            if attempt == 2:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def reap_stale_trials(study: optuna.Study) -> None:
