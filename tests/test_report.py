@@ -30,12 +30,8 @@ from tuner.ratchet import run_ratchet
 from tuner.study import run_study
 from tuner.validation import PairedComparison, ValidationResult
 from tuner.views.report import write_report
-from tuner.views.report_data import (
-    NoStudiesError,
-    choose_primary,
-    load_report_data,
-    study_view,
-)
+from tuner.views.report_data import NoStudiesError, choose_primary, load_report_data
+from tuner.views.study_data import study_view
 
 BANK = "b1n20"  # BankSpec(size=20, base_seed=1).tag
 BANK_ARGS = ["--bank-size", "20", "--base-seed", "1"]

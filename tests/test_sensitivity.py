@@ -23,7 +23,8 @@ from tuner.sensitivity import (
 )
 from tuner.sensitivity_stats import Facts, PointScores, judge
 from tuner.sensitivity_view import sensitivity_text
-from tuner.sweep import plan_sweep, run_sweep
+from tuner.sweep import run_sweep
+from tuner.sweep_plan import plan_sweep
 from tuner.views.report import write_report
 from tuner.views.report_data import load_report_data
 

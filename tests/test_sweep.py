@@ -15,14 +15,9 @@ from scenarios import ScenarioResult
 from tuner.catalog import load_catalog
 from tuner.evaluation import BankSpec
 from tuner.study import StudyConflictError, open_study
-from tuner.sweep import (
-    CLIFF_DROP,
-    GRID_CAP,
-    SweepSpecError,
-    parse_values,
-    plan_sweep,
-    run_sweep,
-)
+from tuner.sweep import run_sweep
+from tuner.sweep_plan import GRID_CAP, SweepSpecError, parse_values, plan_sweep
+from tuner.sweep_report import CLIFF_DROP
 from tuner.sweep_view import bar, sparkline, sweep_text
 
 CATALOG = load_catalog()

@@ -32,17 +32,13 @@ from tuner.popoto_sweep import POPOTO_SWEEP, POPOTO_SWEEP_DATE
 from tuner.sensitivity_stats import Facts, PointScores, Verdict, judge
 from tuner.study import DEFAULT_SEED, DEFAULT_STORAGE, fail_orphaned_trials
 from tuner.sweep import (
-    GridPoint,
-    SweepPlan,
-    SweepSpecError,
     ask_point,
     fail_stale_queue,
     open_sweep_study,
     pending_points,
-    plan_sweep,
-    point_key,
     trials_by_point,
 )
+from tuner.sweep_plan import GridPoint, SweepPlan, SweepSpecError, plan_sweep, point_key
 
 KIND = "sensitivity"
 FALLBACK_POINTS = 5

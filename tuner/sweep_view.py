@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import click
 
-from tuner.sweep import Cliff, Number, SweepReport, SweepRow
+from tuner.sweep_plan import Number
+from tuner.sweep_report import Cliff, SweepReport, SweepRow
 
 BAR_WIDTH = 20
 BAR_EIGHTHS = " ▏▎▍▌▋▊▉"

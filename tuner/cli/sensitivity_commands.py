@@ -53,7 +53,7 @@ def sensitivity_command(names: str | None, tier: int | None, value_specs: tuple[
     from tuner.ratchet import select_constants
     from tuner.sensitivity import parse_value_overrides, plan_sensitivity, run_sensitivity
     from tuner.sensitivity_view import sensitivity_text
-    from tuner.sweep import SweepSpecError
+    from tuner.sweep_plan import SweepSpecError
     from tuner.sweep_view import SweepProgress
 
     catalog = load_catalog_or_fail(catalog_path)

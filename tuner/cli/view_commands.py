@@ -95,7 +95,8 @@ def sweep_command(
 ) -> None:
     """Score a grid of values (one trial per point) on the same train scenarios; resumable."""
     from tuner.evaluation import BankSpec
-    from tuner.sweep import SweepSpecError, plan_sweep, run_sweep
+    from tuner.sweep import run_sweep
+    from tuner.sweep_plan import SweepSpecError, plan_sweep
     from tuner.sweep_view import SweepProgress, sweep_text
 
     catalog = load_catalog_or_fail(catalog_path)

@@ -1,5 +1,7 @@
 """Offline HTML views of the study storage (``tuner report``).
 
 Two steps kept apart on purpose: ``report_data`` turns the storage into plain numbers (what
-tests check), ``figures`` and ``report`` only draw and write those numbers.
+tests check; with ``study_data`` for one study, ``spread_stats`` for its response statistics
+and ``sensitivity_data`` for grid studies), ``figures`` and ``report`` only draw and write
+those numbers.
 """

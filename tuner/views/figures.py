@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from tuner.formatting import fmt_value
-from tuner.views.report_data import ConstantView, StudyView, ValidationView
+from tuner.views.report_data import ConstantView
+from tuner.views.study_data import StudyView, ValidationView
 
 ACCEPT_COLOR = "#1a9850"
 REJECT_COLOR = "#d73027"

@@ -30,7 +30,9 @@ from tuner.views.grids import (
     spread_figure,
     sweep_rows,
 )
-from tuner.views.report_data import SPREAD_METHOD, ConstantView, ReportData, StudyView
+from tuner.views.report_data import ConstantView, ReportData
+from tuner.views.spread_stats import SPREAD_METHOD
+from tuner.views.study_data import StudyView
 
 PLOTLY_JS = "plotly.min.js"
 INDEX = "index.html"

@@ -1,134 +1,36 @@
 """Step 1 of ``tuner report``: read the study storage into plain data; nothing is drawn here.
 
-Everything a page shows is decided here (which study speaks for a constant and why, the binned
-response, the sensitivity and its CI, the validator's findings, the ratchet ledger), so tests
-check what the pages say without looking at pixels and the drawing code never touches Optuna.
-The storage is only read: a missing SQLite file is reported, never created.
+Everything a page shows is decided in this step (which study speaks for a constant and why, the
+binned response, the sensitivity and its CI, the validator's findings, the ratchet ledger), so
+tests check what the pages say without looking at pixels and the drawing code never touches
+Optuna. The storage is only read: a missing SQLite file is reported, never created.
+
+This module holds the report as a whole: finding the studies and ledger of one bank in the
+storage, and grouping the studies by constant with the one each page draws. One study's view
+is ``tuner.views.study_data``; the response statistics are ``tuner.views.spread_stats``; grid
+(sweep and sensitivity) studies are ``tuner.views.sensitivity_data``.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import optuna
-from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.study import StudySummary
 from optuna.trial import FrozenTrial, TrialState
-from scipy.stats import bootstrap
 
 from tuner.ledger import LEDGER_PREFIX, LedgerRecord
 from tuner.sensitivity import ConstantSensitivity
-from tuner.study import is_collapsed
 from tuner.urls import mask_url
 from tuner.views.sensitivity_data import SweepView, is_grid_study, load_grid_studies
-
-MAX_BINS = 6
-TRIALS_PER_BIN = 3
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 20261123
+from tuner.views.study_data import StudyView, study_view
 
 
 class NoStudiesError(ValueError):
     """The storage holds no study of the bank asked for; the message says which banks it has."""
-
-
-@dataclass(frozen=True)
-class TrialPoint:
-    """One completed trial: its value, the mean nDCG@5 Optuna saw, and its centred effect."""
-
-    number: int
-    value: float
-    score: float
-    effect: float  # score with each scenario's difficulty removed (see centred_effects)
-    enqueued: bool  # queued by tuner (popoto's default) rather than sampled
-
-
-@dataclass(frozen=True)
-class Bin:
-    """Neighbouring trial values pooled, so the curve shows a mean with a band, not noise."""
-
-    low: float
-    high: float
-    center: float
-    n: int
-    mean: float
-    std: float
-    effect: float
-    centred_mean: float  # the study's mean score plus this bin's centred effect
-
-
-@dataclass(frozen=True)
-class Sensitivity:
-    """How far nDCG@5 moves across the values: best bin minus worst bin of centred effects."""
-
-    spread: float
-    ci_low: float | None
-    ci_high: float | None
-    bins: int
-    inert: bool
-    note: str
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A cliff probe of the validator: a neighbour of the proposal scored on the train pool."""
-
-    value: float
-    score: float
-    cliff: bool
-
-
-@dataclass(frozen=True)
-class ValidationView:
-    """The study's ``validation`` user attr, flattened to what a page shows."""
-
-    decision: str
-    reason: str
-    detail: str
-    default: float
-    proposal: float | None
-    margin_from: float | None
-    collapsed: bool
-    train_default: float | None
-    train_proposal: float | None
-    train_delta: float | None
-    mean: float | None
-    ci_low: float | None
-    ci_high: float | None
-    n: int
-    probes: tuple[Probe, ...]
-    cliff_at: float | None
-    cliff_drop: float | None
-
-    @property
-    def accepted(self) -> bool:
-        return self.decision == "ACCEPT"
-
-
-@dataclass
-class StudyView:
-    """One tuning study of one constant, reduced to its response and its verdict."""
-
-    name: str
-    constant: str
-    kind: str  # "ratchet" or "optimize"
-    low: float | None
-    high: float | None
-    log: bool
-    default: float | None
-    collapsed: bool
-    mean_score: float | None
-    points: list[TrialPoint]
-    bins: list[Bin]
-    sensitivity: Sensitivity
-    validation: ValidationView | None
-    contract: dict | None = None  # tuner.contract: what the trials' numbers mean
 
 
 @dataclass
@@ -249,205 +151,6 @@ def ledger_records(attrs: dict) -> list[LedgerRecord]:
     """The ledger's records in decision order, read without opening (or creating) a Ledger."""
     return [LedgerRecord.from_dict(attrs[f"record:{name}"]) for name in attrs.get("order", [])
             if f"record:{name}" in attrs]
-
-
-# --------------------------------------------------------------------------- one study
-
-
-def study_view(name: str, attrs: dict, trials: Sequence[FrozenTrial]) -> StudyView:
-    """Reduce one study's completed trials and attrs to its response and verdict."""
-    constant = str(attrs["constant"])
-    done = [t for t in trials if constant in t.params and t.value is not None]
-    low, high, log = _space(done, constant)
-    effects = centred_effects(done)
-    points = sorted((TrialPoint(number=t.number, value=float(t.params[constant]),
-                                score=float(t.value), effect=e,
-                                enqueued=constant in t.system_attrs.get("fixed_params", {}))
-                     for t, e in zip(done, effects, strict=True)),
-                    key=lambda p: (p.value, p.number))
-    collapsed = is_collapsed(done)
-    mean_score = float(np.mean([p.score for p in points])) if points else None
-    groups = bin_points(points)
-    validation = validation_view(attrs.get("validation"))
-    return StudyView(
-        name=name, constant=constant, kind="ratchet" if name.startswith("ratchet:") else "optimize",
-        low=low, high=high, log=log, default=_default(attrs, validation, points),
-        collapsed=collapsed, mean_score=mean_score, points=points,
-        bins=[summarise_bin(g, log, mean_score or 0.0) for g in groups],
-        sensitivity=sensitivity(groups, collapsed), validation=validation,
-        contract=attrs.get("contract"),
-    )
-
-
-def _space(done: Sequence[FrozenTrial], constant: str) -> tuple[float | None, float | None, bool]:
-    for trial in done:
-        dist = trial.distributions.get(constant)
-        if isinstance(dist, FloatDistribution | IntDistribution):
-            return float(dist.low), float(dist.high), bool(dist.log)
-    return None, None, False
-
-
-def _default(attrs: dict, validation: ValidationView | None,
-             points: Sequence[TrialPoint]) -> float | None:
-    """popoto's default as the study recorded it: validator, summary, else the queued trial."""
-    if validation is not None:
-        return validation.default
-    summary = attrs.get("summary") or {}
-    if summary.get("default_value") is not None:
-        return float(summary["default_value"])
-    queued = sorted((p for p in points if p.enqueued), key=lambda p: p.number)
-    return queued[0].value if queued else None
-
-
-def centred_effects(trials: Sequence[FrozenTrial]) -> list[float]:
-    """Each trial's mean of (scenario score minus that scenario's mean over all trials).
-
-    Trials score different samples, so raw means mix the value's effect with how hard the
-    sample was; centring scenario by scenario removes the second, so a placebo's effects are
-    exactly 0. A scenario seen by one trial only adds 0 (no evidence either way). A trial
-    without per-scenario scores falls back to its value minus the mean of all values.
-    """
-    per_scenario: dict[str, list[float]] = {}
-    for trial in trials:
-        for label, score in _ndcg(trial).items():
-            per_scenario.setdefault(label, []).append(score)
-    centre = {label: float(np.mean(scores)) for label, scores in per_scenario.items()}
-    overall = float(np.mean([t.value for t in trials])) if trials else 0.0
-    effects = []
-    for trial in trials:
-        scores = _ndcg(trial)
-        if scores:
-            residuals = [s - centre[k] for k, s in scores.items()]
-            effects.append(round(float(np.mean(residuals)), 12))  # float noise is not signal
-        else:
-            effects.append(float(trial.value) - overall)
-    return effects
-
-
-def _ndcg(trial: FrozenTrial) -> dict[str, float]:
-    return {str(k): float(v) for k, v in (trial.user_attrs.get("ndcg") or {}).items()}
-
-
-def bin_points(points: Sequence[TrialPoint]) -> list[list[TrialPoint]]:
-    """Sorted points in up to MAX_BINS bins of about equal count; equal values share a bin.
-
-    Equal counts (not equal widths) because TPE crowds its trials near the optimum, and a bin
-    needs two or more trials for its spread and the bootstrap.
-    """
-    if not points:
-        return []
-    k = max(1, min(MAX_BINS, len(points) // TRIALS_PER_BIN))
-    target = len(points) / k
-    bins: list[list[TrialPoint]] = []
-    current: list[TrialPoint] = []
-    for _value, same in _equal_values(points):
-        current.extend(same)
-        if len(current) >= target and len(bins) < k - 1:
-            bins.append(current)
-            current = []
-    if current and len(current) < 2 and bins:
-        bins[-1].extend(current)
-    elif current:
-        bins.append(current)
-    return bins
-
-
-def _equal_values(points: Sequence[TrialPoint]) -> list[tuple[float, list[TrialPoint]]]:
-    groups: dict[float, list[TrialPoint]] = {}
-    for point in sorted(points, key=lambda p: (p.value, p.number)):
-        groups.setdefault(point.value, []).append(point)
-    return list(groups.items())
-
-
-def summarise_bin(members: Sequence[TrialPoint], log: bool, mean_score: float) -> Bin:
-    values = np.array([p.value for p in members])
-    scores = np.array([p.score for p in members])
-    effect = float(np.mean([p.effect for p in members]))
-    geometric = log and bool(np.all(values > 0))
-    center = float(np.exp(np.mean(np.log(values)))) if geometric else float(values.mean())
-    return Bin(low=float(values.min()), high=float(values.max()), center=center,
-               n=len(members), mean=float(scores.mean()), std=float(scores.std()),
-               effect=effect, centred_mean=mean_score + effect)
-
-
-def sensitivity(groups: Sequence[Sequence[TrialPoint]], collapsed: bool) -> Sensitivity:
-    """Best-bin minus worst-bin centred effect, with a percentile bootstrap 95% CI.
-
-    The bootstrap resamples trials within each bin (scipy, fixed seed). The spread is a
-    maximum of differences, so noise alone makes it slightly positive: read it with its CI and
-    next to the other constants, not against zero.
-    """
-    if collapsed:
-        return Sensitivity(0.0, 0.0, 0.0, len(groups), True,
-                           "collapsed: no value changed any scenario's score")
-    effects = [np.array([p.effect for p in g]) for g in groups]
-    if len(effects) < 2:
-        return Sensitivity(0.0, None, None, len(effects), False,
-                           "too few trials to compare values (fewer than two bins)")
-    spread = float(np.ptp([e.mean() for e in effects]))
-    samples = [e for e in effects if len(e) >= 2]
-    if len(samples) < 2:
-        return Sensitivity(spread, None, None, len(effects), False,
-                           "too few trials per bin for a CI")
-    low, high = _spread_ci(samples, spread)
-    return Sensitivity(spread, low, high, len(effects), False, SPREAD_METHOD)
-
-
-SPREAD_METHOD = ("best-bin minus worst-bin mean scenario-centred nDCG@5, percentile bootstrap "
-                 "95% CI")
-
-
-def _spread_ci(samples: list[np.ndarray], spread: float) -> tuple[float, float]:
-    if all(float(np.ptp(s)) == 0.0 for s in samples):
-        return spread, spread
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # degenerate resamples are fine for a percentile CI
-        result = bootstrap(tuple(samples), _spread_statistic, vectorized=True,
-                           method="percentile", confidence_level=0.95,
-                           n_resamples=BOOTSTRAP_RESAMPLES,
-                           rng=np.random.default_rng(BOOTSTRAP_SEED))
-    low, high = result.confidence_interval
-    return float(low), float(high)
-
-
-def _spread_statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
-    means = np.stack([np.mean(s, axis=axis) for s in samples])
-    return np.ptp(means, axis=0)
-
-
-def validation_view(data: dict | None) -> ValidationView | None:
-    """Flatten ``ValidationResult.to_dict()``; a probe dropping by the cliff threshold is one."""
-    if not data:
-        return None
-    held_out = data.get("validation") or {}
-    cliff = data.get("cliff") or {}
-    decision = data.get("decision") or {}
-    train_proposal = _num(data.get("train_proposal"))
-    cliff_at, drop = _num(cliff.get("cliff_at")), _num(cliff.get("drop"))
-
-    def is_cliff(value: float, score: float) -> bool:
-        at = cliff_at is not None and math.isclose(value, cliff_at)
-        fell = train_proposal is not None and drop is not None and train_proposal - score >= drop
-        return at or fell
-
-    probes = tuple(sorted((Probe(float(v), float(s), is_cliff(float(v), float(s)))
-                           for v, s in (cliff.get("probes") or {}).items()),
-                          key=lambda p: p.value))
-    return ValidationView(
-        decision=str(decision.get("decision", "")), reason=str(decision.get("reason", "")),
-        detail=str(decision.get("detail", "")), default=float(data["default"]),
-        proposal=_num(data.get("proposal")), margin_from=_num(data.get("margin_from")),
-        collapsed=bool(data.get("collapsed")), train_default=_num(data.get("train_default")),
-        train_proposal=train_proposal,
-        train_delta=None if data.get("collapsed") else _num(data.get("train_delta")),
-        mean=_num(held_out.get("mean")), ci_low=_num(held_out.get("ci_low")),
-        ci_high=_num(held_out.get("ci_high")), n=int(held_out.get("n") or 0),
-        probes=probes, cliff_at=cliff_at, cliff_drop=drop,
-    )
-
-
-def _num(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- constants
