@@ -48,8 +48,12 @@ def is_journal(url: str) -> bool:
 
 
 @functools.lru_cache(maxsize=16)
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """One storage object per URL per process (its engine and connections are reused)."""
+def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseStorage:
+    """One storage object per URL per process (its engine and connections are reused).
+
+    ``heartbeat=False`` for readers and for ask/tell users (grid sweeps, reports), which
+    Optuna's RDB heartbeat does not serve.
+    """
     interval, grace = heartbeat_settings()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -59,7 +63,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
             redis.Redis.from_url(url, socket_connect_timeout=3).ping()  # fail here, not later
             return JournalStorage(JournalRedisBackend(url))
-        if url.startswith(RDB_SCHEMES):
+        if url.startswith(RDB_SCHEMES) and heartbeat:
             return _rdb_storage(url, interval, grace)
         return optuna.storages.get_storage(url)
 

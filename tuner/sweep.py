@@ -58,9 +58,12 @@ def open_sweep_study(
     ``kind`` is "sweep" for ``tuner sweep`` and "sensitivity" for ``tuner sensitivity``: both
     store one trial per grid point, and neither may resume the other's (or optimize's) study.
     """
+    from tuner.storage import open_storage
+
     ensure_sqlite_dir(storage)
     study = optuna.create_study(
-        study_name=study_name, storage=storage, direction="maximize",
+        study_name=study_name, storage=open_storage(storage, heartbeat=False),
+        direction="maximize",
         sampler=optuna.samplers.RandomSampler(seed=0), load_if_exists=True,
     )
     attrs = study.user_attrs

@@ -90,7 +90,9 @@ def load_report_data(storage: str, *, bank_tag: str) -> ReportData:
     if _missing_sqlite(storage):
         raise NoStudiesError(f"no study storage at {storage}: the SQLite file does not exist; "
                              "run `tuner optimize` or `tuner ratchet` first")
-    handle = optuna.storages.get_storage(storage)
+    from tuner.storage import open_storage
+
+    handle = open_storage(storage, heartbeat=False)
     summaries = optuna.get_all_study_summaries(storage=handle, include_best_trial=False)
     tuning = [s for s in summaries if is_tuning_study(s)]
     mine = sorted((s for s in tuning if s.user_attrs.get("bank") == bank_tag),
