@@ -161,15 +161,20 @@ def test_constants_sanity_reports_every_family_spearman(run):
     assert data["constants"][0]["families"][0] == data["constants"][0]["family"]
 
 
-def test_help_imports_no_heavy_library():
-    """`tuner --help` starts fast: Optuna, numpy, scipy and popoto load only in commands."""
+@pytest.mark.parametrize("args,allowed", [
+    (["--help"], []),
+    (["constants"], ["numpy", "pandas", "popoto"]),  # popoto's defaults; popoto loads pandas
+])
+def test_fast_commands_import_no_heavy_library(args, allowed):
+    """`tuner --help` and `tuner constants` start fast: Optuna and scipy load only in the
+    commands that run studies."""
     import subprocess
     import sys
 
     code = ("import sys\nfrom click.testing import CliRunner\nfrom tuner.cli import main\n"
-            "assert CliRunner().invoke(main, ['--help']).exit_code == 0\n"
+            f"assert CliRunner().invoke(main, {args!r}).exit_code == 0\n"
             "print(sorted(m for m in ('optuna', 'numpy', 'scipy', 'popoto', 'pandas') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == str(sorted(allowed))

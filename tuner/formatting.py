@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from tuner.catalog import Catalog, Constant
-from tuner.study import StudySummary
-from tuner.validation import ValidationResult
+
+if TYPE_CHECKING:  # type names only: `tuner constants` must not load Optuna
+    from tuner.study import StudySummary
+    from tuner.validation import ValidationResult
 
 
 def fmt_value(value: float | int | None) -> str:
