@@ -23,8 +23,9 @@ from conftest import require_server
 
 from tuner.cli import main
 from tuner.evaluation import BankSpec
-from tuner.export import ExportError, build_export, build_patch, locate_source
+from tuner.export import locate_source
 from tuner.ledger import Ledger, LedgerRecord
+from tuner.patch import ExportError, build_export, build_patch
 
 INSTALLED = Path(popoto.__file__).parent
 SOURCE = (INSTALLED / "fields" / "constants.py").read_text(encoding="utf-8")
