@@ -272,7 +272,10 @@ def test_real_ratchet_run_reads_into_the_report(catalog_path, tmp_path):
     assert len(study.points) == 6 and study.default == 0.1
     assert study.validation.proposal == planted_record.proposal
     assert study.validation.decision == planted_record.decision
+    assert planted_record.validation_scenarios, "the planted proposal reaches validation"
     assert study.validation.n == len(bank.pools("planted_decay")[1])
+    assert study.validation.p_value == planted_record.extra["p_value"]
+    assert study.validation.family_deltas == tuple(planted_record.extra["families"].items())
     probes = {float(k): v for k, v in planted_record.extra["cliff"]["probes"].items()}
     assert {p.value: p.score for p in study.validation.probes} == probes
     placebo = data.constant("placebo").primary_study
@@ -281,6 +284,8 @@ def test_real_ratchet_run_reads_into_the_report(catalog_path, tmp_path):
     assert data.joint == result.joint
     files = write_report(data, tmp_path / "out")
     assert len(files.pages) == 2 and "planted_rate" in files.index.read_text()
+    page = next(p for p in files.pages if "planted_rate" in p.name).read_text()
+    assert "sign-flip p" in page and "by family: planted_decay" in page
 
 
 # --------------------------------------------------------------------------- the browser

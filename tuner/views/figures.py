@@ -40,8 +40,16 @@ def validation_lines(v: ValidationView | None) -> list[str]:
         return lines
     lines.append(f"proposal {fmt(v.proposal)} vs default {fmt(v.default)}; "
                  f"train Δ {fmt(v.train_delta, '+.4f')} on the whole train pool")
-    lines.append(f"validation Δ {fmt(v.mean, '+.4f')} [{fmt(v.ci_low, '+.4f')}, "
-                 f"{fmt(v.ci_high, '+.4f')}] over {v.n} held-out scenarios (paired 95% CI)")
+    if v.mean is None:
+        lines.append("validation not looked at: refused on train evidence")
+    else:
+        significance = (f"; sign-flip p {v.p_value:.3g} vs alpha {v.alpha:.3g}"
+                        if v.p_value is not None and v.alpha is not None else "")
+        lines.append(f"validation Δ {fmt(v.mean, '+.4f')} [{fmt(v.ci_low, '+.4f')}, "
+                     f"{fmt(v.ci_high, '+.4f')}] over {v.n} held-out scenarios (paired 95% "
+                     f"CI){significance}")
+    if v.family_deltas:
+        lines.append("by family: " + ", ".join(f"{f} {d:+.4f}" for f, d in v.family_deltas))
     if v.margin_from is not None:
         lines.append(f"margin: moved from {fmt(v.margin_from)} away from a cliff")
     return lines

@@ -60,6 +60,9 @@ class ValidationView:
     probes: tuple[Probe, ...]
     cliff_at: float | None
     cliff_drop: float | None
+    p_value: float | None = None
+    alpha: float | None = None
+    family_deltas: tuple[tuple[str, float], ...] = ()
 
     @property
     def accepted(self) -> bool:
@@ -159,6 +162,10 @@ def validation_view(data: dict | None) -> ValidationView | None:
         mean=_num(held_out.get("mean")), ci_low=_num(held_out.get("ci_low")),
         ci_high=_num(held_out.get("ci_high")), n=int(held_out.get("n") or 0),
         probes=probes, cliff_at=cliff_at, cliff_drop=drop,
+        p_value=_num(held_out.get("p_value")),
+        alpha=_num((data.get("evidence") or {}).get("alpha")),
+        family_deltas=tuple((str(f), float(fc["mean"]))
+                            for f, fc in (held_out.get("families") or {}).items()),
     )
 
 
