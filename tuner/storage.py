@@ -151,9 +151,9 @@ def within_total(objective: Callable[[optuna.Trial], float], study: optuna.Study
     """Wrap ``objective``: prune a trial born after the total was taken; beat while it runs."""
 
     def run(trial: optuna.Trial) -> float:
-        if taken_before(study, trial.number) >= total:
-            raise optuna.TrialPruned(f"the study already holds {total} trials")
-        with TrialHeartbeat(study, trial):
+        with TrialHeartbeat(study, trial):  # beat first: counting the others can be slow
+            if taken_before(study, trial.number) >= total:
+                raise optuna.TrialPruned(f"the study already holds {total} trials")
             return objective(trial)
 
     return run
@@ -176,4 +176,8 @@ def run_to_total(study: optuna.Study, objective: Callable[[optuna.Trial], float]
         if done + running >= total:
             time.sleep(poll)
             continue
-        study.optimize(wrapped, n_trials=total - done - running, callbacks=callbacks, catch=())
+        try:
+            study.optimize(wrapped, n_trials=total - done - running, callbacks=callbacks,
+                           catch=())
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker reaped our trial as stale and queued it again: go on
