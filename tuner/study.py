@@ -108,9 +108,14 @@ def open_study(
 
 
 def check_identity(study: optuna.Study, identity: Mapping[str, object]) -> None:
+    """Record a new study's identity, or refuse to resume one made with other settings.
+
+    ``constant`` is written last: workers starting together on one study may read it while
+    another is still writing, and a study whose ``constant`` is visible is fully described.
+    """
     attrs = study.user_attrs
     if not attrs.get("constant"):
-        for key, value in identity.items():
+        for key, value in sorted(identity.items(), key=lambda kv: kv[0] == "constant"):
             study.set_user_attr(key, value)
         return
     for key in identity:
