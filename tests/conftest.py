@@ -16,6 +16,8 @@ from tuner.redis_server import RedisUnavailableError, check_server, redis_target
 REAL_REDIS_URL = os.environ.get("TUNER_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 # Commands run in-process unless a test asks for workers (tests/test_workers.py does).
 os.environ.setdefault("TUNER_WORKERS", "1")
+# and keep results in the process only, unless a test asks for the disk cache.
+os.environ.setdefault("TUNER_RESULT_CACHE", "off")
 
 
 def require_server(reachable: bool, what: str, why: str) -> None:

@@ -6,6 +6,7 @@ import these same names, so each default has one home.
 """
 
 DEFAULT_STORAGE = "sqlite:///studies/tuner.db"
+DEFAULT_RESULT_CACHE = "studies/results.sqlite"  # scenario results kept between commands
 DEFAULT_TRIALS = 40
 DEFAULT_RATCHET_TRIALS = 30
 DEFAULT_BATCH = 20

@@ -29,6 +29,14 @@ MEMO_LIMIT = 500_000
 ValuesKey = tuple[tuple[str, str, float], ...]
 _MEMO: dict[tuple[ValuesKey, ScenarioSeed], ScenarioResult] = {}
 _POOL = None  # a tuner.workers.WorkerPool while `--workers N > 1` is in force
+_CACHE = None  # a tuner.result_cache.ResultCache while a command keeps results on disk
+
+
+def set_result_cache(cache: object) -> object:
+    """Keep results in ``cache`` too (None: this process's memo only); returns the previous."""
+    global _CACHE
+    previous, _CACHE = _CACHE, cache
+    return previous
 
 
 def set_worker_pool(pool: object) -> object:
@@ -122,8 +130,24 @@ def evaluate_values(
     if missing:
         if len(_MEMO) + len(missing) > MEMO_LIMIT:
             _MEMO.clear()
-        _MEMO.update(((key, seed), result) for seed, result in _run(values, missing))
+        _MEMO.update(((key, seed), result) for seed, result in _stored_or_run(values, key,
+                                                                              missing))
     return Evaluation(results=tuple(_MEMO[(key, seed)] for seed in seeds))
+
+
+def _stored_or_run(values: Mapping[Constant, float], key: ValuesKey,
+                   seeds: list[ScenarioSeed]) -> list[tuple[ScenarioSeed, ScenarioResult]]:
+    """Results from the disk cache where it has them; the rest run (and are stored)."""
+    if _CACHE is None:
+        return _run(values, seeds)
+    from tuner.result_cache import result_key
+
+    keys = {seed: result_key(key, seed) for seed in seeds}
+    stored = _CACHE.get_many(list(keys.values()))  # type: ignore[attr-defined]
+    todo = [seed for seed in seeds if keys[seed] not in stored]
+    fresh = _run(values, todo) if todo else []
+    _CACHE.put_many({keys[seed]: result for seed, result in fresh})  # type: ignore[attr-defined]
+    return [(seed, stored[keys[seed]]) for seed in seeds if keys[seed] in stored] + fresh
 
 
 def _run(values: Mapping[Constant, float],

@@ -22,6 +22,7 @@ from tuner.defaults import (
     DEFAULT_BASE_SEED,
     DEFAULT_BATCH,
     DEFAULT_MIN_IMPROVEMENT,
+    DEFAULT_RESULT_CACHE,
     DEFAULT_SEED,
     DEFAULT_STORAGE,
     DEFAULT_TOP,
@@ -104,10 +105,39 @@ def redis_or_fail(url: str | None) -> Iterator[RedisTarget]:
 
     workers = click.get_current_context().meta.get("workers", 1)
     try:
-        with redis_target(url) as target, worker_pool(workers, redis_url=url):
+        with redis_target(url) as target, worker_pool(workers, redis_url=url), \
+                result_cache():
             yield target
     except RedisUnavailableError as exc:
         fail(str(exc))
+
+
+@contextmanager
+def result_cache() -> Iterator[None]:
+    """Keep scenario results on disk for later commands (``$TUNER_RESULT_CACHE``, default
+    ``studies/results.sqlite``; ``off`` keeps them in this process only)."""
+    import os
+
+    from tuner.evaluation import set_result_cache
+
+    where = os.environ.get("TUNER_RESULT_CACHE", DEFAULT_RESULT_CACHE)
+    if where.strip().lower() in ("", "off", "none", "0"):
+        yield
+        return
+    from tuner.result_cache import ResultCache
+
+    try:
+        cache = ResultCache(where)
+    except Exception as exc:  # noqa: BLE001 - an unusable cache path is a usage error
+        fail(f"cannot open the result cache {where}: {exc}; set TUNER_RESULT_CACHE to a "
+             "writable file, or to off")
+        raise
+    previous = set_result_cache(cache)
+    try:
+        yield
+    finally:
+        set_result_cache(previous)
+        cache.close()
 
 
 def _remember_workers(ctx: click.Context, param: click.Parameter, value: int) -> int:
