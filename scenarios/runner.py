@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from scenarios.families import FAMILIES, RunContext, get_family
+from scenarios.families.base import PhasedFamily
 from scenarios.metrics import METRICS, NO_SIGNAL_RHO, ndcg_score, spearman_score
+from scenarios.restore import namespace_keys, restore_enabled, run_phased
 from scenarios.seeds import DegenerateSeedError, ScenarioSeed, default_bank
 from scenarios.world import World
 
@@ -75,15 +77,28 @@ def family_bank(family: str, *, size: int, base_seed: int) -> list[ScenarioSeed]
 
 
 def evaluate_scenario(
-    seed: ScenarioSeed, *, arguments: Mapping[str, float] | None = None, k: int = DEFAULT_K
+    seed: ScenarioSeed,
+    *,
+    arguments: Mapping[str, float] | None = None,
+    k: int = DEFAULT_K,
+    restore: bool | None = None,
 ) -> ScenarioResult:
-    """Run ``seed`` on popoto under whatever constants are applied right now, and score it."""
+    """Run ``seed`` on popoto under whatever constants are applied right now, and score it.
+
+    ``restore`` (default: on unless ``TUNER_RESTORE=off``) restores a phased family's setup
+    from a template instead of re-seeding it (``scenarios/restore.py``); the result is the same.
+    """
     started = time.perf_counter()
     ctx = RunContext(family=seed.family, arguments=dict(arguments or {}))
     metric = family_metric(seed.family)
+    restore = restore_enabled() if restore is None else restore
     try:
         world = build_world(seed)
-        ranking = get_family(seed.family).run(world, ctx)
+        family = get_family(seed.family)
+        if isinstance(family, PhasedFamily):
+            ranking = run_phased(family, world, ctx, ctx.arguments, restore=restore)
+        else:
+            ranking = family.run(world, ctx)
         relevance = world.relevance
         return ScenarioResult(
             label=seed.label,
@@ -122,8 +137,7 @@ def delete_namespace(class_names: Iterable[str], extra_patterns: Iterable[str] =
     from popoto.redis_db import get_REDIS_DB
 
     client = get_REDIS_DB()
-    patterns = [f"*{name}*" for name in class_names] + list(extra_patterns)
-    keys = [key for pattern in patterns for key in client.scan_iter(match=pattern, count=1000)]
+    keys = namespace_keys(client, class_names, extra_patterns)
     if keys:
         pipe = client.pipeline(transaction=False)
         for start in range(0, len(keys), 500):

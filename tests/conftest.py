@@ -34,12 +34,16 @@ def require_server(reachable: bool, what: str, why: str) -> None:
 @pytest.fixture(autouse=True)
 def fresh_memo():
     """Each test starts with an empty evaluation memo: tests that fake the scenario runner must
-    not leak their fake results into tests that run popoto (and the other way round)."""
+    not leak their fake results into tests that run popoto (and the other way round). Restore
+    templates go too: a test that patches a family's setup must see it run."""
+    from scenarios.restore import clear_templates
     from tuner.evaluation import clear_memo
 
     clear_memo()
+    clear_templates()
     yield
     clear_memo()
+    clear_templates()
 
 
 @pytest.fixture(scope="session")

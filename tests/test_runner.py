@@ -98,9 +98,9 @@ def test_a_lost_server_is_an_outage_not_a_zero_score(monkeypatch):
 
     from scenarios.families.decay import DecayFamily
 
-    def unplugged(self, world, ctx):
+    def unplugged(self, world, ctx, model):
         raise redis.exceptions.ConnectionError("Connection refused")
 
-    monkeypatch.setattr(DecayFamily, "run", unplugged)
+    monkeypatch.setattr(DecayFamily, "setup", unplugged)
     with pytest.raises(redis.exceptions.ConnectionError):
         evaluate_scenario(draw_seed("decay", 1))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,12 @@ class RunContext:
     arguments: Mapping[str, float] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=list)
     extra_cleanup_patterns: list[str] = field(default_factory=list)
+    now: float = field(default_factory=time.time)
+    """The scenario's wall-clock "now": ages are written relative to it. A restored scenario
+    uses its template's, so its stored clocks and its model agree."""
+    reuse_names: list[str] = field(default_factory=list)
+    """Class names to reuse, in order, instead of new ones: a restored scenario's keys carry its
+    template's class name, so the model built for this evaluation must have it too."""
 
     def model(self, role: str, fields: dict[str, Any], bases: tuple[type, ...] = ()) -> type:
         """Build a popoto model class with a process-unique name, *now*.
@@ -49,7 +56,10 @@ class RunContext:
         """
         from popoto import Model
 
-        name = f"Tn{role}{os.getpid()}x{next(_CLASS_COUNTER):07d}Z"
+        if self.reuse_names:
+            name = self.reuse_names.pop(0)
+        else:
+            name = f"Tn{role}{os.getpid()}x{next(_CLASS_COUNTER):07d}Z"
         attrs = {"__module__": __name__, **fields}
         cls = type(name, (*bases, Model), attrs)
         self.class_names.append(name)
@@ -74,7 +84,7 @@ class Family(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not getattr(cls, "__abstractmethods__", None):
+        if "name" in vars(cls):  # a concrete family names itself; PhasedFamily does not
             FAMILIES[cls.name] = cls
 
     @abstractmethod
@@ -84,6 +94,47 @@ class Family(ABC):
     @abstractmethod
     def run(self, world: World, ctx: RunContext) -> Ranking:
         """Write the world into popoto, apply its outcomes, query, and return the ranking."""
+
+
+@dataclass
+class Prepared:
+    """What a phased family's setup wrote: the instances it saved and family state (key maps).
+
+    A restored scenario's ``finish`` gets a copy rebound to the evaluation's own model class.
+    """
+
+    instances: list = field(default_factory=list)
+    state: dict = field(default_factory=dict)
+
+
+class PhasedFamily(Family):
+    """A family whose run splits into a part no tuned value can change and a part it can.
+
+    ``setup`` writes what cannot depend on the values under test except those named in
+    ``setup_reads`` (catalog constant names); ``finish`` applies outcomes, queries and ranks.
+    The runner writes a setup once per (scenario, values of ``setup_reads``) into a template
+    and restores it per evaluation instead of re-seeding (``scenarios/restore.py``).
+    ``tests/test_restore.py`` proves a restored run equals a fresh one for every constant that
+    reaches the family, so a read missing from ``setup_reads`` fails there.
+    """
+
+    setup_reads: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def build_model(self, world: World, ctx: RunContext) -> type:
+        """The model class, built now so constructor-captured values are this evaluation's."""
+
+    @abstractmethod
+    def setup(self, world: World, ctx: RunContext, model: type) -> Prepared:
+        """Write the records (and whatever else only ``setup_reads`` can change)."""
+
+    @abstractmethod
+    def finish(self, world: World, ctx: RunContext, model: type, prepared: Prepared) -> Ranking:
+        """Apply what the values under test change (outcomes, links, the query); rank."""
+
+    def run(self, world: World, ctx: RunContext) -> Ranking:
+        model = self.build_model(world, ctx)
+        return self.finish(world, ctx, model, self.setup(world, ctx, model))
 
 
 def composite_ranking(

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scenarios.families.base import Family, Ranking, RunContext
+from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext
 from scenarios.families.co_occurrence_run import (
     ranking_without_cue,
     replay_history,
@@ -280,7 +280,7 @@ def wrongly_linked(pairs, cue_keys: list[str], keys: list[str], roles: list[str]
     return tuple(sorted(linked & useless))
 
 
-class CoOccurrenceFamily(Family):
+class CoOccurrenceFamily(PhasedFamily):
     name = "co_occurrence"
     description = (
         "cue-driven recall: link/strengthen/weaken_all history + propagate() boost "
@@ -315,12 +315,12 @@ class CoOccurrenceFamily(Family):
         }
         return World(seed=seed, records=records, extras=extras)
 
-    def run(self, world: World, ctx: RunContext) -> Ranking:
+    def build_model(self, world: World, ctx: RunContext) -> type:
         from popoto import FloatField, KeyField
         from popoto.fields.co_occurrence_field import CoOccurrenceField
         from popoto.fields.decaying_sorted_field import DecayingSortedField
 
-        model = ctx.model(
+        return ctx.model(
             "CoOc",
             {
                 "key": KeyField(),
@@ -329,8 +329,13 @@ class CoOccurrenceFamily(Family):
                 "assoc": CoOccurrenceField(),
             },
         )
+
+    def setup(self, world: World, ctx: RunContext, model: type) -> Prepared:
+        return Prepared(state={"pk": save_with_ages(model, world, now=ctx.now)})
+
+    def finish(self, world: World, ctx: RunContext, model: type, prepared: Prepared) -> Ranking:
         delta = ctx.argument("delta", strengthen_default_delta())
-        pk = save_with_ages(model, world)
+        pk = prepared.state["pk"]
         replay_history(model, world, pk, delta=delta)
         cue = [pk[c.key] for c in world.extras["cue"]]
         boost = model._meta.fields["assoc"].propagate(model, cue, depth=PROPAGATION_DEPTH)

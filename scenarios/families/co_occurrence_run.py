@@ -7,7 +7,6 @@ keep each module small.
 from __future__ import annotations
 
 import inspect
-import time
 from typing import TYPE_CHECKING
 
 from scenarios.families.base import Ranking, composite_ranking
@@ -24,7 +23,7 @@ def strengthen_default_delta() -> float:
     return float(inspect.signature(CoOccurrenceField.strengthen).parameters["delta"].default)
 
 
-def save_with_ages(model: type, world: World) -> dict[str, str]:
+def save_with_ages(model: type, world: World, *, now: float) -> dict[str, str]:
     """Save candidates and cue in one pipeline, then give each its last-use time.
 
     Returns record key -> popoto redis key (the node id the co-occurrence graph uses).
@@ -42,7 +41,6 @@ def save_with_ages(model: type, world: World) -> dict[str, str]:
         inst.save(pipeline=pipe)
         instances.append(inst)
     pipe.execute()
-    now = time.time()
     zkey = DecayingSortedField.get_partitioned_sortedset_db_key(instances[0], "relevance")
     stamps = {
         inst.db_key.redis_key: now - age * SECONDS_PER_DAY

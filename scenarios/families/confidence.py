@@ -17,11 +17,9 @@ evidence becomes confidence, never the truth.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
+from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
 from scenarios.families.decay import save_all, set_ages
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
@@ -98,7 +96,7 @@ def last_use_age(rng: np.random.Generator, created_age: float, events: list[str]
     return float(min(acted)) if acted else float(created_age)
 
 
-class ConfidenceFamily(Family):
+class ConfidenceFamily(PhasedFamily):
     name = "confidence"
     description = "outcome evidence -> ConfidenceField (initial / acted / contradicted signals)"
 
@@ -117,13 +115,14 @@ class ConfidenceFamily(Family):
         )
         return World(seed=seed, records=records, extras={"reliability": reliability.tolist()})
 
-    def run(self, world: World, ctx: RunContext) -> Ranking:
+    setup_reads = frozenset({"initial_confidence"})
+
+    def build_model(self, world: World, ctx: RunContext) -> type:
         from popoto import FloatField, KeyField
         from popoto.fields.confidence_field import ConfidenceField
         from popoto.fields.decaying_sorted_field import DecayingSortedField
-        from popoto.redis_db import get_REDIS_DB
 
-        model = ctx.model(
+        return ctx.model(
             "Conf",
             {
                 "key": KeyField(),
@@ -132,11 +131,18 @@ class ConfidenceFamily(Family):
                 "confidence": ConfidenceField(),
             },
         )
-        instances = save_all(model, world)
+
+    def setup(self, world: World, ctx: RunContext, model: type) -> Prepared:
+        return Prepared(instances=save_all(model, world))
+
+    def finish(self, world: World, ctx: RunContext, model: type, prepared: Prepared) -> Ranking:
+        from popoto.redis_db import get_REDIS_DB
+
+        instances = prepared.instances
         apply_outcomes(instances, world)
         # After the outcomes: "acted" touched the clock to *now*; re-date every clock to the
         # simulated time of the record's last use (the last "acted" event, else its creation).
-        set_ages(model, instances, world, now=time.time(), client=get_REDIS_DB())
+        set_ages(model, instances, world, now=ctx.now, client=get_REDIS_DB())
         return composite_ranking(
             model.query, model, record_count=len(world.records), indexes=WEIGHTS
         )

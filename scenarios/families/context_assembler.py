@@ -50,11 +50,9 @@ own injection-time trace scores (``emit_trace=True``).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from scenarios.families.base import Family, Ranking, RunContext
+from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext
 from scenarios.families.decay import recency_need, save_all
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
@@ -124,7 +122,7 @@ def outcome_table(seed: ScenarioSeed, wrong: np.ndarray, draws) -> list[list[str
     return table
 
 
-class ContextAssemblerFamily(Family):
+class ContextAssemblerFamily(PhasedFamily):
     name = "context_assembler"
     description = "ContextAssembler session: competitive suppression, push surfacing threshold"
     metric = "signed_ndcg"
@@ -149,10 +147,18 @@ class ContextAssemblerFamily(Family):
         }
         return World(seed=seed, records=records, extras=extras)
 
-    def run(self, world: World, ctx: RunContext) -> Ranking:
-        model = build_model(ctx)
+    setup_reads = frozenset({"initial_confidence", "INITIAL_CYCLE_AMPLITUDE"})
+
+    def build_model(self, world: World, ctx: RunContext) -> type:
+        return build_model(ctx)
+
+    def setup(self, world: World, ctx: RunContext, model: type) -> Prepared:
         instances = save_all(model, world)
-        date_records(model, instances, world, now=time.time())
+        date_records(model, instances, world, now=ctx.now)
+        return Prepared(instances=instances)
+
+    def finish(self, world: World, ctx: RunContext, model: type, prepared: Prepared) -> Ranking:
+        instances = prepared.instances
         assembler = build_assembler(model)
         index = {inst.db_key.redis_key: i for i, inst in enumerate(instances)}
         for row in world.extras["turns"]:

@@ -31,11 +31,10 @@ decay of importance + learned amplitude * cos(query angle) + pressure.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
-from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
+from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
 from scenarios.families.decay import save_all
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
@@ -153,7 +152,7 @@ def latent_state(seed: ScenarioSeed, n: int) -> dict:
     }
 
 
-class CyclicFamily(Family):
+class CyclicFamily(PhasedFamily):
     name = "cyclic"
     description = "outcomes -> CyclicDecayField amplitudes and pressure (cycle factors, discharge)"
 
@@ -191,12 +190,18 @@ class CyclicFamily(Family):
         }
         return World(seed=seed, records=records, extras=extras)
 
-    def run(self, world: World, ctx: RunContext) -> Ranking:
-        now = time.time()
-        model = build_model(ctx, now, float(world.extras["query_angle"]))
-        instances = save_all(model, world)
+    setup_reads = frozenset({"initial_confidence", "INITIAL_CYCLE_AMPLITUDE"})
+
+    def build_model(self, world: World, ctx: RunContext) -> type:
+        return build_model(ctx, ctx.now, float(world.extras["query_angle"]))
+
+    def setup(self, world: World, ctx: RunContext, model: type) -> Prepared:
+        return Prepared(instances=save_all(model, world))
+
+    def finish(self, world: World, ctx: RunContext, model: type, prepared: Prepared) -> Ranking:
+        instances = prepared.instances
         clocks = replay_sessions(model, instances, world)
-        redate_clocks(model, instances, clocks, now=now)
+        redate_clocks(model, instances, clocks, now=ctx.now)
         return composite_ranking(
             model.query, model, record_count=len(world.records), indexes={"relevance": 1.0}
         )

@@ -8,11 +8,9 @@ cannot depend on ``decay_rate``; the constant only changes how popoto trades imp
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
+from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     SECONDS_PER_DAY,
@@ -28,7 +26,7 @@ def recency_need(seed: ScenarioSeed) -> float:
     return float(np.exp(seed.rng(7).uniform(np.log(0.05), np.log(1.0))))
 
 
-class DecayFamily(Family):
+class DecayFamily(PhasedFamily):
     name = "decay"
     description = "importance x recency through DecayingSortedField (decay_rate)"
 
@@ -39,12 +37,11 @@ class DecayFamily(Family):
         records = build_records(seed, utility, keys=keys, importance=importance, ages=ages)
         return World(seed=seed, records=records)
 
-    def run(self, world: World, ctx: RunContext) -> Ranking:
+    def build_model(self, world: World, ctx: RunContext) -> type:
         from popoto import FloatField, KeyField
         from popoto.fields.decaying_sorted_field import DecayingSortedField
-        from popoto.redis_db import get_REDIS_DB
 
-        model = ctx.model(
+        return ctx.model(
             "Decay",
             {
                 "key": KeyField(),
@@ -52,8 +49,15 @@ class DecayFamily(Family):
                 "relevance": DecayingSortedField(base_score_field="importance"),
             },
         )
+
+    def setup(self, world: World, ctx: RunContext, model: type) -> Prepared:
+        from popoto.redis_db import get_REDIS_DB
+
         saved = save_all(model, world)
-        set_ages(model, saved, world, now=time.time(), client=get_REDIS_DB())
+        set_ages(model, saved, world, now=ctx.now, client=get_REDIS_DB())
+        return Prepared()
+
+    def finish(self, world: World, ctx: RunContext, model: type, prepared: Prepared) -> Ranking:
         return composite_ranking(
             model.query, model, record_count=len(world.records), indexes={"relevance": 1.0}
         )

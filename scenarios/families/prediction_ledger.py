@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
+from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import World, build_records, intrinsic_values, noisy, record_keys
 
@@ -85,7 +85,7 @@ def draw_uses(seed: ScenarioSeed, v: np.ndarray, a: np.ndarray, claims: np.ndarr
     return tuple(plans)
 
 
-class PredictionLedgerFamily(Family):
+class PredictionLedgerFamily(PhasedFamily):
     name = "prediction_ledger"
     description = "PredictionLedgerMixin error gate feeding ConfidenceField over rounds of use"
 
@@ -113,12 +113,14 @@ class PredictionLedgerFamily(Family):
         )
         return World(seed=seed, records=records, extras={"ledger": plan})
 
-    def run(self, world: World, ctx: RunContext) -> Ranking:
+    setup_reads = frozenset({"initial_confidence"})
+
+    def build_model(self, world: World, ctx: RunContext) -> type:
         from popoto import FloatField, SortedField, UniqueKeyField
         from popoto.fields.confidence_field import ConfidenceField
         from popoto.fields.prediction_ledger import PredictionLedgerMixin
 
-        model = ctx.model(
+        return ctx.model(
             "Ledger",
             {
                 "key": UniqueKeyField(),
@@ -128,8 +130,13 @@ class PredictionLedgerFamily(Family):
             },
             (PredictionLedgerMixin,),
         )
+
+    def setup(self, world: World, ctx: RunContext, model: type) -> Prepared:
+        return Prepared(instances=save_all(model, world, world.extras["ledger"]))
+
+    def finish(self, world: World, ctx: RunContext, model: type, prepared: Prepared) -> Ranking:
         plan: LedgerPlan = world.extras["ledger"]
-        instances = save_all(model, world, plan)
+        instances = prepared.instances
         by_key = {inst.key: (i, inst) for i, inst in enumerate(instances)}
         used = [0] * len(instances)
         for round_no in range(ROUNDS):

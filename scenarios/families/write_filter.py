@@ -24,11 +24,10 @@ every useful record it drops and gains only by keeping low-salience noise out of
 from __future__ import annotations
 
 import functools
-import time
 
 import numpy as np
 
-from scenarios.families.base import Family, Ranking, RunContext, composite_ranking
+from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
 from scenarios.families.decay import recency_need
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
@@ -67,7 +66,7 @@ def salience_filter() -> type:
     return SalienceFilter
 
 
-class WriteFilterFamily(Family):
+class WriteFilterFamily(PhasedFamily):
     name = "write_filter"
     description = "write-time salience gate (WF_MIN_THRESHOLD) before decayed retrieval"
 
@@ -84,11 +83,13 @@ class WriteFilterFamily(Family):
         guarded = tuple(key for key, is_noise in zip(keys, noise, strict=True) if is_noise)
         return World(seed=seed, records=records, extras={"guarded": guarded})
 
-    def run(self, world: World, ctx: RunContext) -> Ranking:
+    setup_reads = frozenset({"_wf_min_threshold"})  # the gate decides what the saves write
+
+    def build_model(self, world: World, ctx: RunContext) -> type:
         from popoto import FloatField, KeyField
         from popoto.fields.decaying_sorted_field import DecayingSortedField
 
-        model = ctx.model(
+        return ctx.model(
             "WFilt",
             {
                 "key": KeyField(),
@@ -98,7 +99,12 @@ class WriteFilterFamily(Family):
             },
             bases=(salience_filter(),),
         )
-        offer_all(model, world, now=time.time())
+
+    def setup(self, world: World, ctx: RunContext, model: type) -> Prepared:
+        offer_all(model, world, now=ctx.now)
+        return Prepared()
+
+    def finish(self, world: World, ctx: RunContext, model: type, prepared: Prepared) -> Ranking:
         return composite_ranking(
             model.query, model, record_count=len(world.records), indexes=WEIGHTS
         )
