@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-
 TICK_SECONDS = 1e-6
 
 
