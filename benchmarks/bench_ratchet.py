@@ -1,7 +1,7 @@
 """Wall time of a ratchet at default settings with 1 and N worker processes.
 
-Each configuration runs in a fresh subprocess (`tuner ratchet`) on its own temporary storage,
-so the per-process memo starts empty and the figures are comparable. Prints a table, or JSON
+Each configuration runs in a fresh subprocess (`tuner ratchet`) on its own temporary storage
+with the on-disk result cache off, so every run starts cold and the figures are comparable. Prints a table, or JSON
 with ``--json``; asserts nothing.
 
 Run: ``python benchmarks/bench_ratchet.py [--tier 1] [--workers 1,2] [--trials 30] [--json]``.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tuner.defaults import DEFAULT_RATCHET_TRIALS  # noqa: E402
 
 
 def run_ratchet(tier: str, workers: int, trials: int) -> dict:
@@ -27,7 +31,8 @@ def run_ratchet(tier: str, workers: int, trials: int) -> dict:
         done = subprocess.run(
             [sys.executable, "-m", "tuner.cli", "ratchet", "--tier", tier, "--trials",
              str(trials), "--workers", str(workers), "--storage", storage, "--json"],
-            cwd=ROOT, capture_output=True, text=True)
+            cwd=ROOT, capture_output=True, text=True,
+            env={**os.environ, "TUNER_RESULT_CACHE": "off"})  # each run starts cold
         seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"ratchet failed with {workers} workers:\n{done.stderr}")
@@ -41,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tier", default="1")
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--trials", type=int, default=DEFAULT_RATCHET_TRIALS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows = [run_ratchet(args.tier, int(n), args.trials) for n in args.workers.split(",")]
