@@ -47,8 +47,12 @@ class World:
     extras: dict = field(default_factory=dict, compare=False)
 
     @property
-    def relevance(self) -> dict[str, int]:
-        """Graded relevance of every intended record (dropped-by-filter ones included)."""
+    def relevance(self) -> dict[str, float]:
+        """Graded relevance of every intended record (dropped-by-filter ones included).
+
+        The record grades here; a family whose surfacing itself costs may map a grade to a
+        float gain (context_assembler's ``PushWorld``: a useless push costs its interruption).
+        """
         return {r.key: r.grade for r in self.records}
 
     @property

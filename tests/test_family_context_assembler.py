@@ -5,8 +5,9 @@ Reach means behaviour: the same session ends in a different proactive call at th
 and high value. The mechanism tests pin what each constant does inside ``assemble()``:
 suppression is a confidence signal to the pull candidates that were not injected, and the
 surfacing threshold only ever truncates the push list (so plain nDCG@5 cannot reward raising it,
-which is why the family scores signed nDCG: the wrong records it truncates cost). The session's
-clocks are re-dated to the next session's opening, and the truth counts every real use.
+which is why the family scores signed nDCG: the wrong records it truncates cost, and so do the
+useless ones, each the seed's hidden interruption cost). The session's clocks are re-dated to
+the next session's opening, and the truth counts every real use.
 """
 
 from __future__ import annotations
@@ -28,14 +29,17 @@ from family_helpers import (
 
 from scenarios.families import RunContext, get_family
 from scenarios.families.context_assembler import (
+    INTERRUPTION_COST,
     MAX_ITEMS,
     build_assembler,
     build_model,
     date_records,
+    interruption_cost,
 )
 from scenarios.families.decay import save_all
+from scenarios.metrics import signed_ndcg_score, spearman_score
 from scenarios.runner import delete_namespace
-from scenarios.world import SECONDS_PER_DAY
+from scenarios.world import HARM_GRADE, SECONDS_PER_DAY
 from tuner.overrides import applied_constants
 
 FAMILY = "context_assembler"
@@ -59,7 +63,7 @@ def test_constant_reaches_the_ranking(popoto_redis, catalog, name):
 @pytest.mark.parametrize("name", CONSTANTS)
 def test_world_does_not_depend_on_the_constant(catalog, name):
     seeds = train_seeds(FAMILY, 3)
-    assert_world_ignores(FAMILY, catalog.resolve(name), seeds, "records", "extras")
+    assert_world_ignores(FAMILY, catalog.resolve(name), seeds, "records", "relevance", "extras")
 
 
 def test_surfacing_threshold_only_truncates_the_proactive_list(popoto_redis, catalog):
@@ -161,3 +165,31 @@ def test_truth_counts_session_uses_whether_or_not_popoto_showed_them():
         assert (utility[used] > unused_truth[used]).all()
         fresher += int(used.sum())
     assert fresher
+
+
+def test_useless_pushes_cost_the_seeds_interruption():
+    """What the surfacing threshold is for, in the truth: a genuine record the agent gains
+    nothing from (grade 0) gains ``-c`` when pushed, ``c`` the seed's own hidden cost in
+    ``[0, 1]`` (drawn from the seed alone; the world ignores the constants, see above). Wrong
+    records keep ``HARM_GRADE``, useful ones their grade; the useless are the guarded items. A
+    push of useless records alone scores below an empty push, and the cost keeps the order of
+    the grades (wrong < useless < useful), so Spearman reads the same truth as before."""
+    costs = []
+    for seed in train_seeds(FAMILY, 10):
+        world = get_family(FAMILY).build_world(seed)
+        cost = world.interruption_cost
+        # From free to as costly as a wrong record (which also misleads), never more.
+        assert INTERRUPTION_COST == (0.0, -HARM_GRADE) and 0.0 <= cost <= -HARM_GRADE
+        assert cost == interruption_cost(seed)
+        relevance = world.relevance
+        useless = [r.key for r in world.records if r.grade == 0]
+        assert set(world.extras["guarded"]) == set(useless)
+        for record in world.records:
+            assert relevance[record.key] == (-cost if record.grade == 0 else record.grade)
+        assert cost > 0  # a continuous draw: exactly 0 (the free push) has no mass
+        assert signed_ndcg_score(useless[:MAX_ITEMS], relevance) < signed_ndcg_score([], relevance)
+        grades = {r.key: r.grade for r in world.records}
+        scores = {r.key: float(i) for i, r in enumerate(world.records)}
+        assert spearman_score(scores, relevance) == pytest.approx(spearman_score(scores, grades))
+        costs.append(cost)
+    assert len(set(costs)) == len(costs)

@@ -146,6 +146,23 @@ def test_signed_ndcg_world_without_signal_scores_zero():
     assert signed_ndcg_score(["a"], {"a": 0, "b": 0}) == 0.0
 
 
+def test_signed_ndcg_takes_float_costs_of_useless_records():
+    """context_assembler's useless push gains ``-c`` (a float in [0, 1]): free at c = 0, a cost
+    below an empty list at c > 0, less than a wrong record's; the ideal still scores 1 and plain
+    nDCG still sees nothing."""
+    free = {**RELEVANCE, "d": 0.0, "e": 0.0, "g": 0.0}
+    costly = {**RELEVANCE, "d": -0.4, "e": -0.4, "g": -0.4}
+    assert signed_ndcg_score(["d", "e"], free) == signed_ndcg_score([], free)
+    assert signed_ndcg_score(["d", "e"], costly) < signed_ndcg_score([], costly)
+    useful = [k for k in ideal_ranking(costly) if costly[k] > 0]  # 4: a 5th would cost
+    assert signed_ndcg_score(useful, costly) == pytest.approx(1.0)
+    assert signed_ndcg_score(ideal_ranking(costly), costly) < 1.0
+    assert ndcg_score(["a", "d"], costly) == ndcg_score(["a"], costly)
+    mixed = {**costly, "h1": -1}
+    assert signed_ndcg_score(["a", "d"], mixed) > signed_ndcg_score(["a", "h1"], mixed)
+    assert signed_ndcg_score(["h1", "d", "e", "g"], mixed) == pytest.approx(0.0)
+
+
 def test_spearman_matches_scipy_with_and_without_ties():
     from scipy.stats import spearmanr
 

@@ -24,11 +24,24 @@ contradicted), so it grades ``HARM_GRADE`` and the family is scored with ``signe
 nDCG counts a pushed wrong record like an empty slot, so it could only ever favour surfacing
 more. Wrong records are what suppression of the runners-up keeps out of the pull list: they look
 as important as the rest, and only the session's contradictions (confidence) tell them apart.
-The surfacing threshold cannot keep them out here: it compares the push score (decayed
-relevance), which contradictions move only through confidence-modulated decay (a few percent
-at popoto's defaults), so a wrong record clears it as often as a useful one of its importance
-and recency. The family says so (README "Fair worlds") rather than place wrong records where
-the threshold would cut them.
+
+A push also interrupts. The proactive call has no query: what it surfaces lands in the agent's
+context unasked, and reading it costs attention whether or not it helps. Keeping out pushes not
+worth that interruption is what the surfacing threshold is for, so the world holds that cost:
+each seed has a hidden *interruption cost* ``c`` (``interruption_cost``, its own stream, never
+a constant), and a genuine record the agent gains nothing from (grade 0: below the utility
+quotas) gains ``-c`` when pushed (``PushWorld.relevance``); wrong records keep ``HARM_GRADE``.
+The range is fixed from that principle, not fitted: ``c`` is uniform in
+``INTERRUPTION_COST = (0, 1)`` marginal grades. 0 is a free push (a useless record counts like
+an empty slot, the world before this cost); 1 is the most a useless push can cost, as much as a
+wrong one, which besides interrupting also misleads. The grade-0 records are listed in
+``extras["guarded"]``. Without the cost, nDCG@5 (plain or signed) could not see what the
+threshold keeps out, and cutting pushes could only lose. The threshold compares the push score
+(decayed relevance, importance x recency): it does not separate wrong records from useful ones
+(contradictions move it only through confidence-modulated decay, a few percent at popoto's
+defaults), but it does see, noisily, what makes a genuine record useless: a low importance and
+a stale clock. Nothing in the world is placed where the threshold would cut it: usefulness is
+the latent utility, graded as in every family.
 
 The session: on each query turn the agent *needs* some genuine records (a per-(turn, record)
 draw whose chance rises with the record's pre-session utility rank, 0.05 .. 0.95) and uses them
@@ -50,6 +63,8 @@ own injection-time trace scores (``emit_trace=True``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext
@@ -69,6 +84,33 @@ MIN_TURNS, MAX_TURNS = 2, 4
 OUTCOMES = ("acted", "dismissed", "contradicted")
 WRONG_CONTRADICTED_P = 0.7
 SESSION_GAP_DAYS = (0.25, 3.0)
+# A useless push costs c marginal grades, c ~ U[INTERRUPTION_COST]: from free (0) to as much as
+# a wrong record (1), which interrupts and misleads. Fixed from principle, never fitted.
+INTERRUPTION_COST = (0.0, 1.0)
+INTERRUPTION_COST_STREAM = 10  # streams 0-3 and 6-9 are the family's other draws
+
+
+@dataclass(frozen=True)
+class PushWorld(World):
+    """A world whose useless records cost the interruption of pushing them.
+
+    The push is the family's whole ranking, so a record's relevance is what pushing it is worth:
+    its grade, except that a genuine record of grade 0 (the agent gains nothing from it) gains
+    ``-interruption_cost``. ``Record.grade`` stays the utility grade every family shares.
+    """
+
+    interruption_cost: float = 0.0
+
+    @property
+    def relevance(self) -> dict[str, float]:
+        """Grades, with every useless (grade 0) record at ``-interruption_cost``."""
+        cost = -self.interruption_cost
+        return {r.key: (cost if r.grade == 0 else r.grade) for r in self.records}
+
+
+def interruption_cost(seed: ScenarioSeed) -> float:
+    """The seed's hidden cost of one useless push, in marginal grades (its own stream)."""
+    return float(seed.rng(INTERRUPTION_COST_STREAM).uniform(*INTERRUPTION_COST))
 
 
 def hidden_wrong_share(seed: ScenarioSeed) -> float:
@@ -144,8 +186,10 @@ class ContextAssemblerFamily(PhasedFamily):
             "turns": outcome_table(seed, wrong, draws),
             "wrong": wrong.tolist(),
             "session_gap_days": gap,
+            "guarded": [r.key for r in records if r.grade == 0],  # useless pushes
         }
-        return World(seed=seed, records=records, extras=extras)
+        cost = interruption_cost(seed)
+        return PushWorld(seed=seed, records=records, extras=extras, interruption_cost=cost)
 
     setup_reads = frozenset({"initial_confidence", "INITIAL_CYCLE_AMPLITUDE"})
 
