@@ -33,8 +33,8 @@ def test_constant_scores_fail_the_check(popoto_redis, planted, monkeypatch):
 
     monkeypatch.setattr(
         PlantedDecayFamily,
-        "run",
-        lambda self, world, ctx: Ranking(
+        "finish",
+        lambda self, world, ctx, model, prepared: Ranking(
             top=[r.key for r in world.records[:3]], scores={r.key: 1.0 for r in world.records}
         ),
     )

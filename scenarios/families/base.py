@@ -84,7 +84,7 @@ class Family(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "name" in vars(cls):  # a concrete family names itself; PhasedFamily does not
+        if getattr(cls, "name", None):  # a concrete family (or a subclass); not PhasedFamily
             FAMILIES[cls.name] = cls
 
     @abstractmethod
