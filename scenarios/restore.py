@@ -12,16 +12,15 @@ it, and run only the finish. ``tests/test_restore.py`` proves restored equals fr
 
 Every phased run, fresh or restored, runs under ``scenarios.clock.frozen_clock`` at the
 scenario's "now" (a restored one at its template's), so restored records are exactly as old as
-freshly written ones. Templates are bytes kept in this process, keyed by the Redis
-server they were dumped from (a dump restores only into a compatible server); they expire after
-``TEMPLATE_TTL_SECONDS`` and the oldest go beyond ``TEMPLATE_LIMIT``, which bounds memory.
+freshly written ones, however long ago the template was written. Templates are kept in this
+process, keyed by the Redis server they were dumped from (a dump restores only into a compatible
+server); beyond ``TEMPLATE_LIMIT`` the least recently used go, which bounds memory.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,8 +29,7 @@ from scenarios.clock import frozen_clock
 from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext
 from scenarios.world import World
 
-TEMPLATE_TTL_SECONDS = 120.0
-TEMPLATE_LIMIT = 2048
+TEMPLATE_LIMIT = 1024  # ~0.2 MiB each (dumps and saved instances): a bank's worth per process
 _RESTORE_BATCH = 500
 
 
@@ -43,7 +41,6 @@ class Template:
     class_names: tuple[str, ...]
     dumps: tuple[tuple[bytes, bytes], ...]
     prepared: Prepared
-    created: float
 
 
 _TEMPLATES: OrderedDict[tuple, Template] = OrderedDict()
@@ -85,9 +82,6 @@ def run_phased(
             return family.finish(world, ctx, model, prepared)
     key = _template_key(family, world, arguments)
     template = _TEMPLATES.get(key)
-    if template is not None and time.time() - template.created > TEMPLATE_TTL_SECONDS:
-        del _TEMPLATES[key]
-        template = None
     if template is None:
         with frozen_clock(ctx.now):
             model = family.build_model(world, ctx)
@@ -137,7 +131,6 @@ def _capture(ctx: RunContext, prepared: Prepared) -> Template:
         class_names=tuple(ctx.class_names),
         dumps=dumps,
         prepared=rebind(prepared, None),
-        created=time.time(),
     )
 
 

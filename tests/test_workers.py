@@ -28,3 +28,19 @@ def test_a_study_is_identical_with_one_and_two_workers(run, tmp_path):
         values[workers] = [(t.params, t.value, t.user_attrs["ndcg"]) for t in study.trials]
     assert values["1"] == values["2"]
     assert len({v for _, v, _ in values["1"]}) > 1
+
+
+def test_a_scenario_always_goes_to_the_same_worker():
+    """Templates live in the worker that wrote them: routing must be a pure function of the
+    scenario, and spread scenarios over every worker."""
+    from scenarios.seeds import draw_seed
+    from tuner.workers import WorkerPool
+
+    pool = WorkerPool(2)
+    try:
+        seeds = [draw_seed("decay", i) for i in range(20)]
+        first = [pool.worker_of(s) for s in seeds]
+        assert first == [pool.worker_of(s) for s in reversed(seeds)][::-1]
+        assert set(first) == {0, 1}
+    finally:
+        pool.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -70,25 +71,46 @@ def _evaluate_chunk(values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[Scen
 
 
 class WorkerPool:
-    """``workers`` processes evaluating scenarios; results come back in the order asked."""
+    """``workers`` processes evaluating scenarios; results come back in the order asked.
+
+    Each scenario always goes to the same worker (by a stable hash of its label): a worker
+    keeps the restore templates of the scenarios it has seen (``scenarios/restore.py``), so
+    sending a scenario back to the worker that wrote its template restores instead of
+    re-seeding.
+    """
 
     def __init__(self, workers: int, *, redis_url: str | None = None) -> None:
         context = multiprocessing.get_context("spawn")
+        counter = context.Value("i", 0)
         self.workers = workers
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_start_worker,
-            initargs=(redis_url, context.Value("i", 0)),
-        )
+        self._executors = [
+            ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
+                                initargs=(redis_url, counter))
+            for _ in range(workers)
+        ]
+
+    def worker_of(self, seed: ScenarioSeed) -> int:
+        return zlib.crc32(seed.label.encode()) % self.workers
 
     def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
-        """Split ``seeds`` into one contiguous chunk per worker; concatenate in order."""
-        size = -(-len(seeds) // self.workers)
-        chunks = [list(seeds[i:i + size]) for i in range(0, len(seeds), size)]
-        futures = [self._executor.submit(_evaluate_chunk, dict(values), c) for c in chunks]
-        return [result for future in futures for result in future.result()]
+        """Send each seed to its own worker; reassemble the results in the order asked."""
+        groups: dict[int, list[int]] = {}
+        for position, seed in enumerate(seeds):
+            groups.setdefault(self.worker_of(seed), []).append(position)
+        futures = {
+            worker: self._executors[worker].submit(
+                _evaluate_chunk, dict(values), [seeds[p] for p in positions])
+            for worker, positions in groups.items()
+        }
+        results: list[ScenarioResult | None] = [None] * len(seeds)
+        for worker, positions in groups.items():
+            for position, result in zip(positions, futures[worker].result(), strict=True):
+                results[position] = result
+        return results  # type: ignore[return-value]
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        for executor in self._executors:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager
