@@ -42,5 +42,9 @@ def test_a_scenario_always_goes_to_the_same_worker():
         first = [pool.worker_of(s) for s in seeds]
         assert first == [pool.worker_of(s) for s in reversed(seeds)][::-1]
         assert set(first) == {0, 1}
+        groups = pool.assign(seeds)
+        assert sorted(p for g in groups.values() for p in g) == list(range(20))
+        assert sorted(len(g) for g in groups.values()) == [10, 10]
+        assert sum(first[p] == w for w, g in groups.items() for p in g) >= 15
     finally:
         pool.close()

@@ -73,10 +73,10 @@ def _evaluate_chunk(values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[Scen
 class WorkerPool:
     """``workers`` processes evaluating scenarios; results come back in the order asked.
 
-    Each scenario always goes to the same worker (by a stable hash of its label): a worker
-    keeps the restore templates of the scenarios it has seen (``scenarios/restore.py``), so
-    sending a scenario back to the worker that wrote its template restores instead of
-    re-seeding.
+    Each scenario has a home worker (a stable hash of its label): a worker keeps the restore
+    templates of the scenarios it has seen (``scenarios/restore.py``), so sending a scenario
+    back to the worker that wrote its template restores instead of re-seeding. A request is
+    still split evenly: seeds beyond a worker's share go to the emptiest one.
     """
 
     def __init__(self, workers: int, *, redis_url: str | None = None) -> None:
@@ -92,11 +92,22 @@ class WorkerPool:
     def worker_of(self, seed: ScenarioSeed) -> int:
         return zlib.crc32(seed.label.encode()) % self.workers
 
-    def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
-        """Send each seed to its own worker; reassemble the results in the order asked."""
-        groups: dict[int, list[int]] = {}
+    def assign(self, seeds: Sequence[ScenarioSeed]) -> dict[int, list[int]]:
+        """Positions of ``seeds`` per worker: each at its home worker, except that no worker
+        takes more than an even share (the last of an overfull one move to the emptiest)."""
+        share = -(-len(seeds) // self.workers)
+        groups: dict[int, list[int]] = {w: [] for w in range(self.workers)}
+        overflow = []
         for position, seed in enumerate(seeds):
-            groups.setdefault(self.worker_of(seed), []).append(position)
+            home = groups[self.worker_of(seed)]
+            (home if len(home) < share else overflow).append(position)
+        for position in overflow:
+            min(groups.values(), key=len).append(position)
+        return {w: positions for w, positions in groups.items() if positions}
+
+    def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
+        """Send each seed to its worker (``assign``); reassemble the results in the order asked."""
+        groups = self.assign(seeds)
         futures = {
             worker: self._executors[worker].submit(
                 _evaluate_chunk, dict(values), [seeds[p] for p in positions])
