@@ -25,10 +25,15 @@ from typing import Any
 TICK_SECONDS = 1e-6
 
 
-class _FrozenTime:
-    """Stands in for the ``time`` module: ``time()`` ticks from ``at``; the rest is the real one."""
+class _FrozenTime(ModuleType):
+    """Stands in for the ``time`` module: ``time()`` ticks from ``at``; the rest is the real one.
+
+    A module (not a plain object): C code that imports ``time`` while the clock is frozen (a
+    first ``strptime``, say) checks that it got one.
+    """
 
     def __init__(self, at: float) -> None:
+        super().__init__("time")
         self._at = at
         self._calls = 0
 
@@ -43,19 +48,30 @@ class _FrozenTime:
         return getattr(_time, name)
 
 
+_HOLDERS: tuple[int, list[ModuleType]] = (-1, [])
+
+
 def _popoto_time_holders() -> list[ModuleType]:
-    return [
-        module
-        for name, module in list(sys.modules.items())
-        if (name == "popoto" or name.startswith("popoto."))
-        and module is not None
-        and getattr(module, "__dict__", {}).get("time") is _time
-    ]
+    """popoto's modules that imported ``time`` at their top; rescanned only when a module was
+    loaded since (this runs twice per scenario, and ``sys.modules`` holds thousands)."""
+    global _HOLDERS
+    if _HOLDERS[0] != len(sys.modules):
+        holders = [
+            module
+            for name, module in list(sys.modules.items())
+            if (name == "popoto" or name.startswith("popoto."))
+            and module is not None
+            and getattr(module, "__dict__", {}).get("time") is _time
+        ]
+        _HOLDERS = (len(sys.modules), holders)
+    return _HOLDERS[1]
 
 
 @contextmanager
 def frozen_clock(at: float) -> Iterator[None]:
     """popoto's ``time.time()`` ticks from ``at`` for the block."""
+    import popoto  # noqa: F401 - loaded with the real clock, not inside the block
+
     holders = _popoto_time_holders()
     frozen = _FrozenTime(at)
     try:
@@ -66,4 +82,16 @@ def frozen_clock(at: float) -> Iterator[None]:
     finally:
         sys.modules["time"] = _time
         for module in holders:
+            module.time = _time  # type: ignore[attr-defined]
+        _unfreeze_modules_loaded_inside()
+
+
+def _unfreeze_modules_loaded_inside() -> None:
+    """A module first imported inside the block (a lazily loaded popoto recipe) bound the
+    stand-in as its ``time``; give it the real one, or it would keep a stale frozen clock for
+    the life of the process."""
+    if _HOLDERS[0] == len(sys.modules):
+        return
+    for module in list(sys.modules.values()):
+        if isinstance(getattr(module, "__dict__", {}).get("time"), _FrozenTime):
             module.time = _time  # type: ignore[attr-defined]

@@ -103,3 +103,19 @@ def test_the_scenario_clock_ticks_from_now_and_is_put_back():
     assert (first, second) == (1000.0 + TICK_SECONDS, 1000.0 + 2 * TICK_SECONDS)
     assert sys.modules["time"] is time
     assert abs(time.time() - 1000.0) > 1e6
+
+
+def test_a_popoto_module_first_imported_under_the_scenario_clock_gets_the_real_one_back():
+    import sys
+    import time
+
+    from scenarios.clock import frozen_clock
+
+    name = "popoto.recipes.memory_telemetry"  # imports time at its top; nothing else loads it
+    sys.modules.pop(name, None)
+    with frozen_clock(1000.0):
+        import importlib
+
+        module = importlib.import_module(name)
+        assert module.time.time() < 2000.0
+    assert module.time is time
