@@ -30,7 +30,6 @@ from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext
 from scenarios.world import World
 
 TEMPLATE_LIMIT = 1024  # ~0.2 MiB each (dumps and saved instances): a bank's worth per process
-_RESTORE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -139,9 +138,8 @@ def _restore(dumps: tuple[tuple[bytes, bytes], ...]) -> None:
     from popoto.redis_db import get_REDIS_DB
 
     pipe = get_REDIS_DB().pipeline(transaction=False)
-    for start in range(0, len(dumps), _RESTORE_BATCH):
-        for key, payload in dumps[start : start + _RESTORE_BATCH]:
-            pipe.restore(key, 0, payload, replace=True)
+    for key, payload in dumps:
+        pipe.restore(key, 0, payload, replace=True)
     pipe.execute()
 
 
