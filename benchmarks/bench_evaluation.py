@@ -38,9 +38,9 @@ from scenarios.families import FAMILIES  # noqa: E402
 from scenarios.restore import clear_templates  # noqa: E402
 from tuner.catalog import load_catalog  # noqa: E402
 from tuner.defaults import DEFAULT_RATCHET_TRIALS  # noqa: E402
-from tuner.evaluation import BankSpec  # noqa: E402
-from tuner.redis_server import redis_target  # noqa: E402
-from tuner.study import DEFAULT_BATCH, run_study  # noqa: E402
+from tuner.evaluation.engine import BankSpec  # noqa: E402
+from tuner.infra.redis_server import redis_target  # noqa: E402
+from tuner.studies.study import DEFAULT_BATCH, run_study  # noqa: E402
 
 
 def delete_key_by_key(class_names, extra_patterns=()) -> int:

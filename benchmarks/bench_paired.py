@@ -22,9 +22,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuner.catalog import load_catalog  # noqa: E402
-from tuner.evaluation import BankSpec  # noqa: E402
-from tuner.objective import ConstantObjective  # noqa: E402
-from tuner.redis_server import redis_target  # noqa: E402
+from tuner.evaluation.engine import BankSpec  # noqa: E402
+from tuner.infra.redis_server import redis_target  # noqa: E402
+from tuner.studies.objective import ConstantObjective  # noqa: E402
 
 
 def measure(constant_name: str, values: list[float], *, trials: int, batch: int,

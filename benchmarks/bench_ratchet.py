@@ -1,8 +1,8 @@
 """Wall time of a ratchet at default settings with 1 and N worker processes.
 
 Each configuration runs in a fresh subprocess (`tuner ratchet`) on its own temporary storage
-with the on-disk result cache off, so every run starts cold and the figures are comparable. Prints a table, or JSON
-with ``--json``; asserts nothing.
+with the on-disk result cache off, so every run starts cold and the figures are comparable.
+Prints a table, or JSON with ``--json``; asserts nothing.
 
 Run: ``python benchmarks/bench_ratchet.py [--tier 1] [--workers 1,2] [--trials 30] [--json]``.
 """

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from tuner.redis_server import RedisUnavailableError, check_server, redis_target
+from tuner.infra.redis_server import RedisUnavailableError, check_server, redis_target
 
 REAL_REDIS_URL = os.environ.get("TUNER_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 # Commands run in-process unless a test asks for workers (tests/test_workers.py does).
@@ -37,7 +37,7 @@ def fresh_memo():
     not leak their fake results into tests that run popoto (and the other way round). Restore
     templates go too: a test that patches a family's setup must see it run."""
     from scenarios.restore import clear_templates
-    from tuner.evaluation import clear_memo
+    from tuner.evaluation.engine import clear_memo
 
     clear_memo()
     clear_templates()
@@ -56,7 +56,7 @@ def embedded_redis():
 @pytest.fixture
 def popoto_redis(embedded_redis):
     """popoto bound to the embedded server, rebound in case a test pointed it elsewhere."""
-    from tuner.redis_server import bind_popoto
+    from tuner.infra.redis_server import bind_popoto
 
     bind_popoto(embedded_redis.url)
     return embedded_redis

@@ -18,8 +18,8 @@ from scenarios.runner import ScenarioResult, build_world, delete_namespace, eval
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import World
 from tuner.catalog import Constant
-from tuner.evaluation import BankSpec
-from tuner.overrides import applied_constants
+from tuner.evaluation.engine import BankSpec
+from tuner.evaluation.overrides import applied_constants
 
 
 def train_seeds(family: str, count: int) -> list[ScenarioSeed]:

@@ -142,8 +142,8 @@ def _prepare(run, tmp: Path, db: str, setup: str | None) -> None:
         first = run(*(arg.format(db=db) for arg in STUDY))
         assert first.exit_code == 0, first.output
     elif setup == "ledger":
-        from tuner.evaluation import BankSpec
-        from tuner.ledger import Ledger
+        from tuner.decisions.ledger import Ledger
+        from tuner.evaluation.engine import BankSpec
 
         Ledger(storage=db, bank_tag=BankSpec().tag)
 

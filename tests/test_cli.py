@@ -89,7 +89,7 @@ def test_ctrl_c_exits_130_and_says_trials_are_kept(run, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("tuner.study.run_study", interrupted)
+    monkeypatch.setattr("tuner.studies.study.run_study", interrupted)
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     result = run("optimize", "--constant", "decay_rate", "--storage", db)
     assert result.exit_code == 130
@@ -139,7 +139,7 @@ def test_lost_redis_mid_study_exits_1_and_keeps_trials(run, tmp_path, monkeypatc
     def outage(*args, **kwargs):
         raise redis.exceptions.ConnectionError("Connection refused")
 
-    monkeypatch.setattr("tuner.study.run_study", outage)
+    monkeypatch.setattr("tuner.studies.study.run_study", outage)
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     result = run("optimize", "--constant", "decay_rate", "--storage", db)
     assert result.exit_code == 1

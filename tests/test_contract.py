@@ -8,8 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tuner import contract
 from tuner.catalog import REPO_CATALOG, load_catalog
+from tuner.studies import contract
 
 DECAY = load_catalog().resolve("decay_rate")
 STUDY = "decay_rate@decay-b20261123n10"

@@ -43,7 +43,7 @@ def finish(process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
 
 
 def the_study(storage: str) -> optuna.Study:
-    from tuner.storage import open_storage
+    from tuner.studies.storage import open_storage
 
     handle = open_storage(storage)
     names = [n for n in optuna.get_all_study_names(storage=handle)]
@@ -79,7 +79,7 @@ def pg_storage():
     with admin.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE {name}")
     yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    from tuner.storage import open_storage
+    from tuner.studies.storage import open_storage
 
     open_storage.cache_clear()
     with admin.cursor() as cursor:
@@ -100,7 +100,7 @@ def journal_storage():
     require_server(reachable, f"a real Redis at {JOURNAL_URL}", why)
     client.flushdb()  # the tests' own database
     yield JOURNAL_URL
-    from tuner.storage import open_storage
+    from tuner.studies.storage import open_storage
 
     open_storage.cache_clear()
     client.flushdb()

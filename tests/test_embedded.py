@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tuner.embedded import DIR_PREFIX, OWNER_FILE, remove_stale_dirs
-from tuner.redis_server import check_server, redis_target
+from tuner.infra.embedded import DIR_PREFIX, OWNER_FILE, remove_stale_dirs
+from tuner.infra.redis_server import check_server, redis_target
 
 SLOW_LISTEN = """#!{python}
 # Binds the socket path and holds it *without listening* for a while (what a descheduled

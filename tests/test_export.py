@@ -22,10 +22,10 @@ from click.testing import CliRunner
 from conftest import require_server
 
 from tuner.cli import main
-from tuner.evaluation import BankSpec
-from tuner.export import locate_source
-from tuner.ledger import Ledger, LedgerRecord
-from tuner.patch import ExportError, build_export, build_patch
+from tuner.decisions.ledger import Ledger, LedgerRecord
+from tuner.evaluation.engine import BankSpec
+from tuner.export.patch import ExportError, build_export, build_patch
+from tuner.export.proposals import locate_source
 
 INSTALLED = Path(popoto.__file__).parent
 SOURCE = (INSTALLED / "fields" / "constants.py").read_text(encoding="utf-8")

@@ -8,9 +8,9 @@ its trials' values differ; only the statistics stand between it and an ACCEPT.
 import pytest
 
 from tuner.catalog import load_catalog
-from tuner.evaluation import BankSpec
-from tuner.study import open_study, run_study
-from tuner.validation import validate_study
+from tuner.decisions.validation import validate_study
+from tuner.evaluation.engine import BankSpec
+from tuner.studies.study import open_study, run_study
 
 pytestmark = pytest.mark.usefixtures("popoto_redis")
 

@@ -15,7 +15,7 @@ from family_helpers import assert_world_ignores, evaluate_at, seeds_it_reaches, 
 from scenarios.families import get_family
 from scenarios.families.co_occurrence import strengthen_default_delta
 from scenarios.runner import evaluate_scenario
-from tuner.overrides import applied_constants
+from tuner.evaluation.overrides import applied_constants
 
 FAMILY = "co_occurrence"
 CONSTANTS = ("initial_weight", "decay_per_hop", "decay_factor", "delta")

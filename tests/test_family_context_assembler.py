@@ -40,7 +40,7 @@ from scenarios.families.decay import save_all
 from scenarios.metrics import signed_ndcg_score, spearman_score
 from scenarios.runner import delete_namespace
 from scenarios.world import HARM_GRADE, SECONDS_PER_DAY
-from tuner.overrides import applied_constants
+from tuner.evaluation.overrides import applied_constants
 
 FAMILY = "context_assembler"
 CONSTANTS = ("COMPETITIVE_SUPPRESSION_SIGNAL", "DEFAULT_SURFACING_THRESHOLD")

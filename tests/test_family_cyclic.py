@@ -31,7 +31,7 @@ from scenarios.families.cyclic import (
 from scenarios.families.decay import save_all
 from scenarios.runner import delete_namespace
 from scenarios.world import Record, World
-from tuner.overrides import applied_constants
+from tuner.evaluation.overrides import applied_constants
 
 FAMILY = "cyclic"
 CONSTANTS = (

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tuner.gate import Decision, GateEvidence, Reason, decide
+from tuner.decisions.gate import Decision, GateEvidence, Reason, decide
 
 GOOD = dict(collapsed=False, train_delta=0.05, validation_delta=0.04, ci_low=0.01, ci_high=0.07,
             p_value=0.001, alpha=0.05)

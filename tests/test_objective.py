@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from tuner.catalog import load_catalog
-from tuner.evaluation import BankSpec
-from tuner.objective import ConstantObjective
+from tuner.evaluation.engine import BankSpec
+from tuner.studies.objective import ConstantObjective
 
 pytestmark = pytest.mark.usefixtures("popoto_redis")
 

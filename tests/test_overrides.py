@@ -3,7 +3,7 @@
 import pytest
 
 from tuner.catalog import load_catalog
-from tuner.overrides import OverrideError, applied_constants
+from tuner.evaluation.overrides import OverrideError, applied_constants
 
 
 def test_call_time_constant_is_set_and_restored(catalog):

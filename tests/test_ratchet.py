@@ -6,14 +6,14 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from tuner import comparison
 from tuner.catalog import load_catalog
 from tuner.cli import main
-from tuner.evaluation import BankSpec, Evaluation, evaluate_values
-from tuner.ledger import Ledger, LedgerRecord
-from tuner.ratchet import joint_check, run_ratchet, summary_text
-from tuner.study import open_study, run_study
-from tuner.validation import validate_study
+from tuner.decisions import comparison
+from tuner.decisions.ledger import Ledger, LedgerRecord
+from tuner.decisions.ratchet import joint_check, run_ratchet, summary_text
+from tuner.decisions.validation import validate_study
+from tuner.evaluation.engine import BankSpec, Evaluation, evaluate_values
+from tuner.studies.study import open_study, run_study
 
 pytestmark = pytest.mark.usefixtures("popoto_redis")
 
@@ -56,7 +56,7 @@ def test_placebo_is_rejected_even_if_collapse_detection_were_fooled(monkeypatch,
                                                                     tmp_path):
     """Second line of defence: with identical scores the train delta is exactly zero, so the
     proposal is refused on train and validation is never even looked at."""
-    from tuner import validation
+    from tuner.decisions import validation
 
     monkeypatch.setattr(validation, "is_collapsed", lambda done: False)
     constant = load_catalog(catalog_path).resolve("placebo")

@@ -10,8 +10,8 @@ import pytest
 
 from scenarios.families import FAMILIES
 from tuner.catalog import load_catalog
-from tuner.evaluation import BankSpec
-from tuner.reach import reaches
+from tuner.evaluation.engine import BankSpec
+from tuner.evaluation.reach import reaches
 
 CATALOG = load_catalog()
 LISTED_SEEDS = 8  # a listed family must show reach within this many seeds

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tuner.redis_server import (
+from tuner.infra.redis_server import (
     RedisUnavailableError,
     _version_tuple,
     check_server,
@@ -16,7 +16,7 @@ from tuner.redis_server import (
 def test_embedded_server_starts_binds_popoto_and_stops():
     from popoto.redis_db import get_REDIS_DB
 
-    from tuner.redis_server import bind_popoto
+    from tuner.infra.redis_server import bind_popoto
 
     with redis_target(None) as target:
         assert target.embedded and target.url.startswith("unix://")
@@ -82,7 +82,7 @@ def test_rebinding_to_another_server_forgets_loaded_lua_scripts(popoto_redis):
     """popoto queues pipelined EVALSHA for scripts it believes loaded: a new server lacks them."""
     from scenarios import evaluate_scenario
     from scenarios.seeds import draw_seed
-    from tuner.redis_server import bind_popoto
+    from tuner.infra.redis_server import bind_popoto
 
     seed = draw_seed("policy_cache", 0)
     assert evaluate_scenario(seed).error is None  # loads popoto's scripts on the session server

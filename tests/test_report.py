@@ -23,12 +23,12 @@ from optuna.trial import create_trial
 
 from tuner.catalog import load_catalog
 from tuner.cli import main
-from tuner.evaluation import BankSpec
-from tuner.gate import GateEvidence, decide
-from tuner.ledger import Ledger, LedgerRecord
-from tuner.ratchet import run_ratchet
-from tuner.study import run_study
-from tuner.validation import PairedComparison, ValidationResult
+from tuner.decisions.gate import GateEvidence, decide
+from tuner.decisions.ledger import Ledger, LedgerRecord
+from tuner.decisions.ratchet import run_ratchet
+from tuner.decisions.validation import PairedComparison, ValidationResult
+from tuner.evaluation.engine import BankSpec
+from tuner.studies.study import run_study
 from tuner.views.report import write_report
 from tuner.views.report_data import NoStudiesError, choose_primary, load_report_data
 from tuner.views.study_data import study_view

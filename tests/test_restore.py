@@ -13,8 +13,8 @@ from scenarios.families import FAMILIES
 from scenarios.families.base import PhasedFamily
 from scenarios.restore import clear_templates, template_count
 from tuner.catalog import load_catalog
-from tuner.evaluation import BankSpec
-from tuner.overrides import applied_constants
+from tuner.evaluation.engine import BankSpec
+from tuner.evaluation.overrides import applied_constants
 
 CATALOG = load_catalog()
 SEEDS = 10

@@ -3,8 +3,8 @@
 import pytest
 
 from tuner.catalog import load_catalog
-from tuner.evaluation import BankSpec, clear_memo, evaluate_values, set_result_cache
-from tuner.result_cache import ResultCache
+from tuner.evaluation.engine import BankSpec, clear_memo, evaluate_values, set_result_cache
+from tuner.evaluation.result_cache import ResultCache
 
 pytestmark = pytest.mark.usefixtures("popoto_redis")
 
@@ -22,7 +22,7 @@ def test_a_second_process_reads_instead_of_rerunning(tmp_path, monkeypatch):
         def must_not_run(*args, **kwargs):
             raise AssertionError("re-ran a cached scenario")
 
-        monkeypatch.setattr("tuner.evaluation.evaluate_scenario", must_not_run)
+        monkeypatch.setattr("tuner.evaluation.engine.evaluate_scenario", must_not_run)
         again = evaluate_values({decay: 0.3}, seeds)
         assert again == first
         monkeypatch.undo()
@@ -34,7 +34,7 @@ def test_a_second_process_reads_instead_of_rerunning(tmp_path, monkeypatch):
 
 
 def test_a_changed_harness_never_reads_an_old_result(tmp_path, monkeypatch):
-    from tuner import result_cache
+    from tuner.evaluation import result_cache
 
     seed = BankSpec(size=10).pools("decay")[0][0]
     before = result_cache.result_key((("decay_rate", "DECAY_RATE", 0.3),), seed)

@@ -7,7 +7,7 @@ from scenarios.runner import evaluate_scenario
 from scenarios.seeds import draw_seed
 from scenarios.world import World
 from tuner.catalog import load_catalog
-from tuner.evaluation import BankSpec, evaluate_values
+from tuner.evaluation.engine import BankSpec, evaluate_values
 
 pytestmark = pytest.mark.usefixtures("popoto_redis")
 

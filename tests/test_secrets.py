@@ -14,7 +14,7 @@ import uuid
 import pytest
 from conftest import require_server
 
-from tuner.urls import mask_secrets, mask_url
+from tuner.infra.urls import mask_secrets, mask_url
 
 SECRET = "pw-Zq81x"
 

@@ -12,19 +12,19 @@ import pytest
 
 from scenarios import ScenarioResult
 from tuner.catalog import load_catalog
-from tuner.evaluation import BankSpec
-from tuner.popoto_sweep import POPOTO_SWEEP
-from tuner.sensitivity import (
+from tuner.evaluation.engine import BankSpec
+from tuner.sensitivity.popoto_sweep import POPOTO_SWEEP
+from tuner.sensitivity.run import (
     family_stream,
     parse_value_overrides,
     plan_sensitivity,
     run_sensitivity,
     shared_seeds,
 )
-from tuner.sensitivity_stats import Facts, PointScores, judge
-from tuner.sensitivity_view import sensitivity_text
-from tuner.sweep import run_sweep
-from tuner.sweep_plan import plan_sweep
+from tuner.sensitivity.stats import Facts, PointScores, judge
+from tuner.sensitivity.view import sensitivity_text
+from tuner.sweeps.plan import plan_sweep
+from tuner.sweeps.run import run_sweep
 from tuner.views.report import write_report
 from tuner.views.report_data import load_report_data
 
@@ -141,7 +141,7 @@ class Fake:
 @pytest.fixture
 def fake(monkeypatch):
     runner = Fake()
-    monkeypatch.setattr("tuner.evaluation.evaluate_scenario", runner)
+    monkeypatch.setattr("tuner.evaluation.engine.evaluate_scenario", runner)
     return runner
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import permutation_test
 
-from tuner.stats import holm_adjusted, paired_test, sign_flip_p_values, stratum_weights
+from tuner.decisions.stats import holm_adjusted, paired_test, sign_flip_p_values, stratum_weights
 
 
 def test_few_wins_among_many_ties_are_not_significant():

@@ -4,8 +4,8 @@ import pytest
 from optuna.trial import TrialState
 
 from tuner.catalog import Constant, load_catalog
-from tuner.evaluation import BankSpec, sample_seeds
-from tuner.study import StudyConflictError, completed, open_study, run_study
+from tuner.evaluation.engine import BankSpec, sample_seeds
+from tuner.studies.study import StudyConflictError, completed, open_study, run_study
 
 pytestmark = pytest.mark.usefixtures("popoto_redis")
 
@@ -54,7 +54,7 @@ def test_study_starts_from_the_default_and_records_the_sample(tmp_path):
 
 def test_a_trial_value_is_the_baseline_plus_its_paired_delta(tmp_path):
     """Paired: baseline whole-pool mean per family + mean delta on the trial's own sample."""
-    from tuner.evaluation import evaluate_values
+    from tuner.evaluation.engine import evaluate_values
 
     small_study(tmp_path, trials=3)
     trial = completed(open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL))[1]
@@ -114,7 +114,7 @@ def test_orphaned_running_trials_are_failed_once_stale(tmp_path, monkeypatch):
     import time
 
     monkeypatch.setenv("TUNER_HEARTBEAT", "1,2")
-    from tuner.storage import open_storage
+    from tuner.studies.storage import open_storage
 
     open_storage.cache_clear()
     study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
@@ -140,7 +140,7 @@ def _trial(value, ndcg):
 
 
 def test_collapse_compares_each_scenario_across_values_not_sample_means():
-    from tuner.study import is_collapsed
+    from tuner.studies.study import is_collapsed
 
     same_per_scenario = [_trial(0.5, {"s:1": 0.4, "s:2": 0.6}), _trial(0.7, {"s:2": 0.6,
                                                                              "s:3": 0.8})]

@@ -13,12 +13,12 @@ from optuna.trial import TrialState
 
 from scenarios import ScenarioResult
 from tuner.catalog import load_catalog
-from tuner.evaluation import BankSpec
-from tuner.study import StudyConflictError, open_study
-from tuner.sweep import run_sweep
-from tuner.sweep_plan import GRID_CAP, SweepSpecError, parse_values, plan_sweep
-from tuner.sweep_report import CLIFF_DROP
-from tuner.sweep_view import bar, sparkline, sweep_text
+from tuner.evaluation.engine import BankSpec
+from tuner.studies.study import StudyConflictError, open_study
+from tuner.sweeps.plan import GRID_CAP, SweepSpecError, parse_values, plan_sweep
+from tuner.sweeps.report import CLIFF_DROP
+from tuner.sweeps.run import run_sweep
+from tuner.sweeps.view import bar, sparkline, sweep_text
 
 CATALOG = load_catalog()
 DECAY = CATALOG.resolve("decay_rate")
@@ -61,7 +61,7 @@ class FakeRunner:
 @pytest.fixture
 def fake(monkeypatch):
     runner = FakeRunner()
-    monkeypatch.setattr("tuner.evaluation.evaluate_scenario", runner)
+    monkeypatch.setattr("tuner.evaluation.engine.evaluate_scenario", runner)
     return runner
 
 
@@ -144,8 +144,8 @@ def test_grid_over_the_cap_is_refused_before_anything_runs(run, monkeypatch, db)
     def must_not_run(*args, **kwargs):
         raise AssertionError("evaluated a point of a refused grid")
 
-    monkeypatch.setattr("tuner.sweep.evaluate_values", must_not_run)
-    monkeypatch.setattr("tuner.redis_server.redis_target", must_not_run)
+    monkeypatch.setattr("tuner.sweeps.run.evaluate_values", must_not_run)
+    monkeypatch.setattr("tuner.infra.redis_server.redis_target", must_not_run)
     started = time.perf_counter()
     result = run("sweep", "--constant", "initial_weight", "--values", "0..1:0.01",
                  "--constant", "delta", "--values", "0..1:0.01", "--storage", db)
@@ -244,7 +244,7 @@ def test_a_point_where_every_scenario_fails_is_a_failed_point(fake, db):
 def open_sweep(db, plan, bank=SMALL):
     import optuna
 
-    from tuner.sweep import sweep_study_name
+    from tuner.sweeps.run import sweep_study_name
 
     return optuna.load_study(study_name=sweep_study_name(plan, bank), storage=db)
 

@@ -7,12 +7,12 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 from scenarios.runner import ScenarioResult
-from tuner import comparison
 from tuner.catalog import Constant
-from tuner.comparison import compare_evaluations
-from tuner.evaluation import BankSpec, Evaluation
-from tuner.gate import Reason
-from tuner.validation import probe_points, validate_study
+from tuner.decisions import comparison
+from tuner.decisions.comparison import compare_evaluations
+from tuner.decisions.gate import Reason
+from tuner.decisions.validation import probe_points, validate_study
+from tuner.evaluation.engine import BankSpec, Evaluation
 
 X = Constant(name="x", tier=1, family="decay", low=0.0, high=1.0, mode="C", attr="DECAY_RATE")
 
@@ -196,7 +196,7 @@ def test_probes_are_ten_percent_of_the_range_and_stay_inside():
 ])
 def test_studies_never_sample_outside_meaning_or_popotos_limits(catalog, name, side):
     """A suppression signal above 0.5 would corroborate: no trial may even try it."""
-    from tuner.objective import suggest_value
+    from tuner.studies.objective import suggest_value
 
     constant = catalog.resolve(name)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))

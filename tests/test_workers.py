@@ -3,7 +3,7 @@
 import optuna
 import pytest
 
-from tuner.workers import worker_url
+from tuner.evaluation.workers import worker_url
 
 
 def test_each_worker_gets_its_own_database_never_db0():
@@ -34,7 +34,7 @@ def test_a_scenario_always_goes_to_the_same_worker():
     """Templates live in the worker that wrote them: routing must be a pure function of the
     scenario, and spread scenarios over every worker."""
     from scenarios.seeds import draw_seed
-    from tuner.workers import WorkerPool
+    from tuner.evaluation.workers import WorkerPool
 
     pool = WorkerPool(2)
     try:

@@ -27,10 +27,10 @@ from tuner.defaults import (
     DEFAULT_STORAGE,
     DEFAULT_TOP,
 )
-from tuner.urls import mask_secrets, mask_url, missing_sqlite_file, remember_secrets
+from tuner.infra.urls import mask_secrets, mask_url, missing_sqlite_file, remember_secrets
 
 if TYPE_CHECKING:
-    from tuner.redis_server import RedisTarget
+    from tuner.infra.redis_server import RedisTarget
 
 
 class TunerUsageError(click.UsageError):
@@ -80,7 +80,7 @@ def storage_or_fail(storage: str, *, create: bool = True) -> str:
     """
     import optuna
 
-    from tuner.study import ensure_sqlite_dir
+    from tuner.studies.study import ensure_sqlite_dir
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened
     if not create and missing_sqlite_file(storage):
@@ -88,7 +88,7 @@ def storage_or_fail(storage: str, *, create: bool = True) -> str:
     try:
         if create:
             ensure_sqlite_dir(storage)
-        from tuner.storage import open_storage
+        from tuner.studies.storage import open_storage
 
         open_storage(storage)
     except Exception as exc:  # noqa: BLE001 - any storage failure is a usage error
@@ -100,8 +100,8 @@ def storage_or_fail(storage: str, *, create: bool = True) -> str:
 @contextmanager
 def redis_or_fail(url: str | None) -> Iterator[RedisTarget]:
     """popoto bound to ``url`` (or the embedded server), plus the ``--workers`` pool if any."""
-    from tuner.redis_server import RedisUnavailableError, redis_target
-    from tuner.workers import worker_pool
+    from tuner.evaluation.workers import worker_pool
+    from tuner.infra.redis_server import RedisUnavailableError, redis_target
 
     workers = click.get_current_context().meta.get("workers", 1)
     try:
@@ -118,13 +118,13 @@ def result_cache() -> Iterator[None]:
     ``studies/results.sqlite``; ``off`` keeps them in this process only)."""
     import os
 
-    from tuner.evaluation import set_result_cache
+    from tuner.evaluation.engine import set_result_cache
 
     where = os.environ.get("TUNER_RESULT_CACHE", DEFAULT_RESULT_CACHE)
     if where.strip().lower() in ("", "off", "none", "0"):
         yield
         return
-    from tuner.result_cache import ResultCache
+    from tuner.evaluation.result_cache import ResultCache
 
     try:
         cache = ResultCache(where)
@@ -146,7 +146,7 @@ def _remember_workers(ctx: click.Context, param: click.Parameter, value: int) ->
 
 
 def _default_workers() -> int:
-    from tuner.workers import default_workers
+    from tuner.evaluation.workers import default_workers
 
     return default_workers()
 
@@ -251,7 +251,7 @@ def gate_options(func: Callable) -> Callable:
 def interruptible(storage: str, close: Callable[[], None] = lambda: None) -> Iterator[None]:
     """Ctrl-C or SIGTERM: say what was kept and exit 130; conflicts exit 2."""
     from scenarios.runner import OUTAGE_ERRORS
-    from tuner.study import StudyConflictError
+    from tuner.studies.study import StudyConflictError
 
     try:
         with sigterm_as_interrupt():

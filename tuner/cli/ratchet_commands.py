@@ -27,7 +27,7 @@ from tuner.defaults import (
     DEFAULT_RATCHET_TRIALS,
     DEFAULT_STORAGE,
 )
-from tuner.urls import mask_secrets
+from tuner.infra.urls import mask_secrets
 
 
 @main.command("ratchet")
@@ -54,10 +54,10 @@ def ratchet_command(
     """optimize -> validate -> gate for each constant; accepted values carry forward."""
     import time
 
-    from tuner.evaluation import BankSpec
-    from tuner.ledger import LedgerRecord
-    from tuner.ratchet import run_ratchet, select_constants
-    from tuner.ratchet import summary_text as ratchet_summary_text
+    from tuner.decisions.ledger import LedgerRecord
+    from tuner.decisions.ratchet import run_ratchet, select_constants
+    from tuner.decisions.ratchet import summary_text as ratchet_summary_text
+    from tuner.evaluation.engine import BankSpec
 
     catalog = load_catalog_or_fail(catalog_path)
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else []
@@ -123,8 +123,8 @@ def export_command(
     import datetime
     from pathlib import Path
 
-    from tuner.evaluation import BankSpec
-    from tuner.export import ExportError, outcome_text, run_export
+    from tuner.evaluation.engine import BankSpec
+    from tuner.export.proposals import ExportError, outcome_text, run_export
 
     try:
         outcome = run_export(

@@ -49,12 +49,12 @@ def sensitivity_command(names: str | None, tier: int | None, value_specs: tuple[
                         bank_size: int, base_seed: int, catalog_path: str | None,
                         as_json: bool) -> None:
     """Spread of every constant over a grid, beside popoto's own sweep; resumable."""
-    from tuner.evaluation import BankSpec
-    from tuner.ratchet import select_constants
-    from tuner.sensitivity import parse_value_overrides, plan_sensitivity, run_sensitivity
-    from tuner.sensitivity_view import sensitivity_text
-    from tuner.sweep_plan import SweepSpecError
-    from tuner.sweep_view import SweepProgress
+    from tuner.decisions.ratchet import select_constants
+    from tuner.evaluation.engine import BankSpec
+    from tuner.sensitivity.run import parse_value_overrides, plan_sensitivity, run_sensitivity
+    from tuner.sensitivity.view import sensitivity_text
+    from tuner.sweeps.plan import SweepSpecError
+    from tuner.sweeps.view import SweepProgress
 
     catalog = load_catalog_or_fail(catalog_path)
     if names and tier:

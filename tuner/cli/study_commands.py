@@ -30,8 +30,8 @@ from tuner.defaults import (
 )
 
 if TYPE_CHECKING:
-    from tuner.evaluation import BankSpec
-    from tuner.validation import ValidationResult
+    from tuner.decisions.validation import ValidationResult
+    from tuner.evaluation.engine import BankSpec
 
 
 @main.command("optimize")
@@ -49,8 +49,8 @@ def optimize_command(
     catalog_path: str | None, as_json: bool, top: int, min_improvement: float, alpha: float,
 ) -> None:
     """Run (or resume) the Optuna study of one constant, then validate and gate it."""
-    from tuner.evaluation import BankSpec
-    from tuner.study import run_study
+    from tuner.evaluation.engine import BankSpec
+    from tuner.studies.study import run_study
 
     catalog = load_catalog_or_fail(catalog_path)
     constant = resolve_or_fail(catalog, constant_name)
@@ -73,7 +73,7 @@ def optimize_command(
         emit_json({**summary.to_dict(), "redis": target.description,
                    "validation": validation.to_dict() if validation else None})
         return
-    from tuner.formatting import study_summary_text, validation_text
+    from tuner.views.formatting import study_summary_text, validation_text
 
     click.echo(study_summary_text(summary, redis=target.description))
     if validation:
@@ -97,8 +97,8 @@ def worker_command(
     Start the same command (same constant, seed, batch and bank) on as many machines as you
     like; each scores scenarios on its own Redis; then run `tuner validate` once.
     """
-    from tuner.evaluation import BankSpec
-    from tuner.study import run_study
+    from tuner.evaluation.engine import BankSpec
+    from tuner.studies.study import run_study
 
     catalog = load_catalog_or_fail(catalog_path)
     constant = resolve_or_fail(catalog, constant_name)
@@ -118,8 +118,8 @@ def validate_and_record(constant: Constant, *, storage: str, study_name: str | N
                         batch: int, bank: BankSpec, top: int, min_improvement: float,
                         alpha: float = DEFAULT_ALPHA,
                         progress: Callable[[str], None] | None = None) -> ValidationResult:
-    from tuner.study import open_study
-    from tuner.validation import record_validation, validate_study
+    from tuner.decisions.validation import record_validation, validate_study
+    from tuner.studies.study import open_study
 
     study = open_study(constant, storage=storage, study_name=study_name, seed=seed,
                        batch=batch, bank=bank)
@@ -143,15 +143,15 @@ def validate_command(
     """Validate a finished study on held-out seeds and gate its proposal."""
     import optuna
 
-    from tuner.evaluation import BankSpec
-    from tuner.study import study_name_for
+    from tuner.evaluation.engine import BankSpec
+    from tuner.studies.study import study_name_for
 
     catalog = load_catalog_or_fail(catalog_path)
     constant = resolve_or_fail(catalog, constant_name)
     bank = BankSpec(size=bank_size, base_seed=base_seed)
     name = study_name or study_name_for(constant, bank)
     storage_or_fail(storage)
-    from tuner.storage import open_storage
+    from tuner.studies.storage import open_storage
 
     if name not in optuna.get_all_study_names(storage=open_storage(storage)):
         fail(f"no study {name!r} in {storage}; run `tuner optimize --constant "
@@ -164,6 +164,6 @@ def validate_command(
     if as_json:
         emit_json(result.to_dict())
     else:
-        from tuner.formatting import validation_text
+        from tuner.views.formatting import validation_text
 
         click.echo(validation_text(result))

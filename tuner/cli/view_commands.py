@@ -26,7 +26,7 @@ from tuner.defaults import (
     DEFAULT_SEED,
     DEFAULT_STORAGE,
 )
-from tuner.urls import mask_url
+from tuner.infra.urls import mask_url
 
 
 @main.command("constants")
@@ -42,7 +42,7 @@ from tuner.urls import mask_url
 def constants_command(tier: int | None, sanity_seeds: int | None, redis_url: str | None,
                       catalog_path: str | None, as_json: bool) -> None:
     """List the constant catalog: name, tier, default, range, read mode, families, reach."""
-    from tuner.formatting import catalog_rows, catalog_table, sanity_rows, sanity_table
+    from tuner.views.formatting import catalog_rows, catalog_table, sanity_rows, sanity_table
 
     catalog = load_catalog_or_fail(catalog_path)
     chosen = catalog.by_tier(tier) if tier else list(catalog)
@@ -94,10 +94,10 @@ def sweep_command(
     base_seed: int, with_stats: bool, catalog_path: str | None, as_json: bool,
 ) -> None:
     """Score a grid of values (one trial per point) on the same train scenarios; resumable."""
-    from tuner.evaluation import BankSpec
-    from tuner.sweep import run_sweep
-    from tuner.sweep_plan import SweepSpecError, plan_sweep
-    from tuner.sweep_view import SweepProgress, sweep_text
+    from tuner.evaluation.engine import BankSpec
+    from tuner.sweeps.plan import SweepSpecError, plan_sweep
+    from tuner.sweeps.run import run_sweep
+    from tuner.sweeps.view import SweepProgress, sweep_text
 
     catalog = load_catalog_or_fail(catalog_path)
     constants = [resolve_or_fail(catalog, name) for name in constant_names]
@@ -133,7 +133,7 @@ def report_command(storage: str, out_dir: str, bank_size: int, base_seed: int,
     """Write offline HTML pages of the studies: response curves, sensitivity, decisions."""
     from pathlib import Path
 
-    from tuner.evaluation import BankSpec
+    from tuner.evaluation.engine import BankSpec
     from tuner.views.report import write_report
     from tuner.views.report_data import NoStudiesError, load_report_data
 
@@ -166,7 +166,7 @@ def report_command(storage: str, out_dir: str, bank_size: int, base_seed: int,
                    "SQLite DB, else studies/artifacts).")
 def dashboard_command(storage: str, host: str, port: int, artifact_dir: str | None) -> None:
     """Serve optuna-dashboard over the study storage until Ctrl-C."""
-    from tuner.dashboard import DashboardError, serve_dashboard
+    from tuner.views.dashboard import DashboardError, serve_dashboard
 
     storage_or_fail(storage, create=False)
     if host not in ("127.0.0.1", "localhost", "::1"):

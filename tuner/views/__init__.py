@@ -1,7 +1,8 @@
-"""Offline HTML views of the study storage (``tuner report``).
+"""Views: what a person looks at: the offline HTML report (``tuner report``), the dashboard
+(``tuner dashboard``, ``dashboard``) and the terminal tables (``formatting``).
 
-Two steps kept apart on purpose: ``report_data`` turns the storage into plain numbers (what
-tests check; with ``study_data`` for one study, ``spread_stats`` for its response statistics
-and ``sensitivity_data`` for grid studies), ``figures`` and ``report`` only draw and write
-those numbers.
+The report is two steps kept apart on purpose: ``report_data`` turns the storage into plain
+numbers (what tests check; with ``study_data`` for one study, ``spread_stats`` for its response
+statistics and ``sensitivity_data`` for grid studies), ``figures`` and ``report`` only draw and
+write those numbers.
 """

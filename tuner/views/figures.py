@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from tuner.formatting import fmt_value
+from tuner.views.formatting import fmt_value
 from tuner.views.report_data import ConstantView
 from tuner.views.study_data import StudyView, ValidationView
 

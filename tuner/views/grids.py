@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from tuner.popoto_sweep import POPOTO_SWEEP_DATE
-from tuner.sensitivity import ConstantSensitivity
-from tuner.sensitivity_stats import SENSITIVE
-from tuner.sensitivity_view import HEADERS, popoto_spread_text, spread_text
+from tuner.sensitivity.popoto_sweep import POPOTO_SWEEP_DATE
+from tuner.sensitivity.run import ConstantSensitivity
+from tuner.sensitivity.stats import SENSITIVE
+from tuner.sensitivity.view import HEADERS, popoto_spread_text, spread_text
 from tuner.views.figures import INERT_COLOR, TEMPLATE, TRIAL_COLOR, _above
 from tuner.views.sensitivity_data import SweepView
 

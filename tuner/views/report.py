@@ -14,8 +14,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from tuner.contract import contract_text
-from tuner.ratchet import joint_text
+from tuner.decisions.ratchet import joint_text
+from tuner.studies.contract import contract_text
 from tuner.views.figures import (
     deltas_figure,
     fmt,

@@ -22,9 +22,9 @@ import optuna
 from optuna.study import StudySummary
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.ledger import LEDGER_PREFIX, LedgerRecord
-from tuner.sensitivity import ConstantSensitivity
-from tuner.urls import mask_url
+from tuner.decisions.ledger import LEDGER_PREFIX, LedgerRecord
+from tuner.infra.urls import mask_url
+from tuner.sensitivity.run import ConstantSensitivity
 from tuner.views.sensitivity_data import SweepView, is_grid_study, load_grid_studies
 from tuner.views.study_data import StudyView, study_view
 
@@ -90,7 +90,7 @@ def load_report_data(storage: str, *, bank_tag: str) -> ReportData:
     if _missing_sqlite(storage):
         raise NoStudiesError(f"no study storage at {storage}: the SQLite file does not exist; "
                              "run `tuner optimize` or `tuner ratchet` first")
-    from tuner.storage import open_storage
+    from tuner.studies.storage import open_storage
 
     handle = open_storage(storage, heartbeat=False)
     summaries = optuna.get_all_study_summaries(storage=handle, include_best_trial=False)

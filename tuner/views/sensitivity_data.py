@@ -2,7 +2,7 @@
 
 A storage may hold only ``tuner sweep`` or ``tuner sensitivity`` studies (they are cheap and
 usually come first), so the report shows them with or without a tuning study. Sensitivity
-studies are judged by ``tuner.sensitivity.read_result``, the very code the command prints with,
+studies are judged by ``tuner.sensitivity.run.read_result``, the very code the command prints with,
 so the page and the terminal never disagree. Nothing here writes to the storage.
 """
 
@@ -15,10 +15,10 @@ import optuna
 from optuna.study import StudySummary
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.sensitivity import KIND as SENSITIVITY_KIND
-from tuner.sensitivity import ConstantSensitivity, read_result
-from tuner.sensitivity_stats import fmt
-from tuner.sweep_view import sparkline
+from tuner.sensitivity.run import KIND as SENSITIVITY_KIND
+from tuner.sensitivity.run import ConstantSensitivity, read_result
+from tuner.sensitivity.stats import fmt
+from tuner.sweeps.view import sparkline
 
 SWEEP_KIND = "sweep"
 

@@ -18,7 +18,7 @@ import numpy as np
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
 
-from tuner.study import is_collapsed
+from tuner.studies.study import is_collapsed
 from tuner.views.spread_stats import (
     Bin,
     Sensitivity,
@@ -86,7 +86,7 @@ class StudyView:
     bins: list[Bin]
     sensitivity: Sensitivity
     validation: ValidationView | None
-    contract: dict | None = None  # tuner.contract: what the trials' numbers mean
+    contract: dict | None = None  # tuner.studies.contract: what the trials' numbers mean
 
 
 def study_view(name: str, attrs: dict, trials: Sequence[FrozenTrial]) -> StudyView:

@@ -1,0 +1,93 @@
+"""The ratchet ledger: one decision record per constant, kept in the study storage itself.
+
+It lives as user attrs of a dedicated Optuna study, so it travels with the studies whatever the
+storage (SQLite file, PostgreSQL), a later ``tuner ratchet`` resumes from it, and ``tuner
+export`` reads the accepted proposals from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import optuna
+
+LEDGER_PREFIX = "tuner-ratchet-ledger@"
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """What the ratchet decided for one constant, with the evidence behind it."""
+
+    constant: str
+    attr: str | None
+    default: float
+    proposal: float | None
+    decision: str  # "ACCEPT" or "REJECT"
+    reason: str  # a gate Reason value
+    detail: str
+    train_delta: float | None
+    validation_delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    trials: int
+    validation_scenarios: int
+    study_name: str
+    date: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.decision == "ACCEPT"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LedgerRecord:
+        return cls(**data)
+
+
+class Ledger:
+    """Ordered decision records for one bank, persisted in an Optuna storage."""
+
+    def __init__(self, *, storage: str, bank_tag: str) -> None:
+        from tuner.studies.storage import open_storage
+        from tuner.studies.study import ensure_sqlite_dir
+
+        ensure_sqlite_dir(storage)
+        self.study = optuna.create_study(
+            study_name=f"{LEDGER_PREFIX}{bank_tag}", storage=open_storage(storage),
+            load_if_exists=True,
+        )
+
+    def records(self) -> list[LedgerRecord]:
+        attrs = self.study.user_attrs
+        order = attrs.get("order", [])
+        return [LedgerRecord.from_dict(attrs[f"record:{name}"]) for name in order
+                if f"record:{name}" in attrs]
+
+    def get(self, constant: str) -> LedgerRecord | None:
+        data = self.study.user_attrs.get(f"record:{constant}")
+        return LedgerRecord.from_dict(data) if data else None
+
+    def put(self, record: LedgerRecord) -> None:
+        order = list(self.study.user_attrs.get("order", []))
+        if record.constant not in order:
+            order.append(record.constant)
+        self.study.set_user_attr(f"record:{record.constant}", record.to_dict())
+        self.study.set_user_attr("order", order)
+
+    def accepted(self) -> list[LedgerRecord]:
+        return [r for r in self.records() if r.accepted]
+
+    def set_joint(self, joint: dict) -> None:
+        self.study.set_user_attr("joint", joint)
+
+    def joint(self) -> dict | None:
+        return self.study.user_attrs.get("joint")
+
+
+def find_ledgers(storage: str) -> list[str]:
+    """Names of the ledger studies in ``storage``."""
+    return [name for name in optuna.get_all_study_names(storage=storage)
+            if name.startswith(LEDGER_PREFIX)]

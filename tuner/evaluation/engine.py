@@ -1,0 +1,209 @@
+"""Evaluate one set of constant values on a list of scenarios: the single path every caller uses.
+
+The objective, the validator, the ratchet's checks and grid sweeps all score values through
+``evaluate_values``, so a value means the same thing wherever it is measured. Results are
+deterministic in (values, scenario), so each pair is evaluated once per process and memoised:
+the baseline, the top-k re-scoring, the cliff probes, validation and the joint check never
+score the same pair twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scenarios import ScenarioResult, ScenarioSeed, evaluate_scenario, split_bank
+from scenarios.runner import family_bank
+from tuner.catalog import Constant
+from tuner.defaults import (
+    DEFAULT_BANK_SIZE,
+    DEFAULT_BASE_SEED,
+    DEFAULT_VALIDATION_FRACTION,
+)
+from tuner.evaluation.overrides import applied_constants
+
+MEMO_LIMIT = 500_000
+
+ValuesKey = tuple[tuple[str, str, float], ...]
+_MEMO: dict[tuple[ValuesKey, ScenarioSeed], ScenarioResult] = {}
+_POOL = None  # a tuner.evaluation.workers.WorkerPool while `--workers N > 1` is in force
+_CACHE = None  # a tuner.evaluation.result_cache.ResultCache while a command keeps results on disk
+
+
+def set_result_cache(cache: object) -> object:
+    """Keep results in ``cache`` too (None: this process's memo only); returns the previous."""
+    global _CACHE
+    previous, _CACHE = _CACHE, cache
+    return previous
+
+
+def set_worker_pool(pool: object) -> object:
+    """Route evaluations through ``pool`` (None: in-process); returns the previous pool."""
+    global _POOL
+    previous, _POOL = _POOL, pool
+    return previous
+
+
+@dataclass(frozen=True)
+class BankSpec:
+    """Which scenario bank a study draws from; part of a study's identity."""
+
+    size: int = DEFAULT_BANK_SIZE
+    base_seed: int = DEFAULT_BASE_SEED
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION
+
+    def pools(self, family: str) -> tuple[list[ScenarioSeed], list[ScenarioSeed]]:
+        """(train, validation) seeds of ``family``; validation seeds never reach a study."""
+        return split_bank(self.bank(family), self.validation_fraction)
+
+    def bank(self, family: str) -> list[ScenarioSeed]:
+        """Every seed of ``family`` in this bank (the confirmation check uses them all)."""
+        return family_bank(family, size=self.size, base_seed=self.base_seed)
+
+    @property
+    def tag(self) -> str:
+        tag = f"b{self.base_seed}n{self.size}"
+        if self.validation_fraction != DEFAULT_VALIDATION_FRACTION:
+            tag += f"v{round(100 * self.validation_fraction)}"
+        return tag
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-scenario results of one set of values, with the aggregates a study records."""
+
+    results: tuple[ScenarioResult, ...]
+
+    @property
+    def mean_score(self) -> float:
+        """Mean score over *every* scenario: failed ones count as 0, never dropped.
+
+        The score is the family's metric: nDCG@5, or signed nDCG@5 in families whose worlds
+        hold harmful records a guard constant exists to keep out (see scenarios/metrics.py).
+        """
+        return float(np.mean([r.score for r in self.results])) if self.results else 0.0
+
+    @property
+    def mean_ndcg(self) -> float:
+        """Plain nDCG@5 (harm counted as 0), for display beside the score."""
+        return float(np.mean([r.ndcg for r in self.results])) if self.results else 0.0
+
+    @property
+    def mean_spearman(self) -> float:
+        return float(np.mean([r.spearman for r in self.results])) if self.results else -1.0
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {r.label: r.error for r in self.results if r.error}
+
+    def by_label(self) -> dict[str, float]:
+        """Each scenario's score (the family's metric), by label."""
+        return {r.label: float(r.score) for r in self.results}
+
+
+def values_key(values: Mapping[Constant, float]) -> ValuesKey:
+    """A canonical, hashable form of ``values``; a constant at popoto's default is left out.
+
+    Applying popoto's current value is the same as applying nothing, so ``{}`` and
+    ``{decay_rate: 0.1}`` share one memo entry.
+    """
+    items = []
+    for constant, value in values.items():
+        if float(value) == float(constant.default()):
+            continue
+        items.append((constant.name, constant.attr or constant.argument or "", float(value)))
+    return tuple(sorted(items))
+
+
+def evaluate_values(
+    values: Mapping[Constant, float], seeds: Sequence[ScenarioSeed]
+) -> Evaluation:
+    """Score every seed under ``values``; each (values, seed) pair runs on popoto once.
+
+    The values are applied (and restored, whatever happens) only when some seed is not yet
+    memoised. A lost Redis connection propagates and memoises nothing.
+    """
+    key = values_key(values)
+    missing = [seed for seed in dict.fromkeys(seeds) if (key, seed) not in _MEMO]
+    if missing:
+        if len(_MEMO) + len(missing) > MEMO_LIMIT:
+            _MEMO.clear()
+        _MEMO.update(((key, seed), result) for seed, result in _stored_or_run(values, key,
+                                                                              missing))
+    return Evaluation(results=tuple(_MEMO[(key, seed)] for seed in seeds))
+
+
+def _stored_or_run(values: Mapping[Constant, float], key: ValuesKey,
+                   seeds: list[ScenarioSeed]) -> list[tuple[ScenarioSeed, ScenarioResult]]:
+    """Results from the disk cache where it has them; the rest run (and are stored)."""
+    if _CACHE is None:
+        return _run(values, seeds)
+    from tuner.evaluation.result_cache import result_key
+
+    keys = {seed: result_key(key, seed) for seed in seeds}
+    stored = _CACHE.get_many(list(keys.values()))  # type: ignore[attr-defined]
+    todo = [seed for seed in seeds if keys[seed] not in stored]
+    fresh = _run(values, todo) if todo else []
+    _CACHE.put_many({keys[seed]: result for seed, result in fresh})  # type: ignore[attr-defined]
+    return [(seed, stored[keys[seed]]) for seed in seeds if keys[seed] in stored] + fresh
+
+
+def _run(values: Mapping[Constant, float],
+         seeds: list[ScenarioSeed]) -> list[tuple[ScenarioSeed, ScenarioResult]]:
+    """Run ``seeds`` on popoto: on the worker pool when one is installed, else right here."""
+    if _POOL is not None and len(seeds) > 1:
+        return list(zip(seeds, _POOL.evaluate(values, seeds), strict=True))  # type: ignore[attr-defined]
+    with applied_constants(values) as arguments:
+        return [(seed, evaluate_scenario(seed, arguments=arguments)) for seed in seeds]
+
+
+def clear_memo() -> None:
+    """Forget every memoised result (tests that count real popoto runs call this)."""
+    _MEMO.clear()
+
+
+def evaluate_families(
+    values: Mapping[Constant, float], seeds_by_family: Mapping[str, Sequence[ScenarioSeed]]
+) -> dict[str, Evaluation]:
+    """``evaluate_values`` per family, keyed by family name (insertion order kept)."""
+    return {family: evaluate_values(values, seeds) for family, seeds in seeds_by_family.items()}
+
+
+def family_mean(evaluations: Mapping[str, Evaluation]) -> float:
+    """Equal-weight mean over families of each family's mean score.
+
+    A family with 50 scenarios weighs as much as one with 5: a constant is judged wherever
+    popoto reads it, not mostly where the bank happens to be large.
+    """
+    means = [e.mean_score for e in evaluations.values()]
+    return float(np.mean(means)) if means else 0.0
+
+
+def sample_seeds(
+    pool: Sequence[ScenarioSeed], *, batch: int | None, study_seed: int, trial_number: int,
+    stream: int = 0,
+) -> list[ScenarioSeed]:
+    """The train scenarios trial ``trial_number`` evaluates: reproducible per (seed, number).
+
+    The whole pool when ``batch`` is missing or not smaller than it; otherwise a sample drawn
+    without replacement by an RNG seeded from the study seed, the trial number and ``stream``
+    (one stream per family, so families are not sampled in lockstep).
+    """
+    if batch is None or batch >= len(pool):
+        return list(pool)
+    entropy = [study_seed, trial_number] + ([stream] if stream else [])
+    rng = np.random.default_rng(entropy)
+    picked = np.sort(rng.choice(len(pool), size=batch, replace=False))
+    return [pool[i] for i in picked]
+
+
+def batch_per_family(batch: int | None, families: int) -> int | None:
+    """Split a trial's ``batch`` evenly over the reached families (at least 3 each).
+
+    ``--batch`` stays the cost of one trial whatever the number of families a constant reaches.
+    """
+    if batch is None:
+        return None
+    return max(3, -(-batch // max(1, families)))

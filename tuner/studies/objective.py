@@ -1,0 +1,158 @@
+"""The Optuna objective: one trial = one value of one constant, scored *paired* on its families.
+
+Each trial draws its own sample of train scenarios from (study seed, trial number), in every
+family where popoto reads the constant. The same scenarios are scored at the trial's value and
+at the baseline (the baseline's per-scenario scores are deterministic, computed once per study
+on the whole train pool and memoised). The trial's value is
+
+    mean over families of (baseline's whole-pool mean + mean paired delta on the sample)
+
+an estimate of the equal-weight train nDCG@5 at that value with the sample's difficulty removed:
+which scenarios a trial saw changes only the noise of the delta, not the level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import optuna
+
+from scenarios import ScenarioSeed
+from tuner.catalog import Constant
+from tuner.evaluation.engine import Evaluation, batch_per_family, evaluate_values, sample_seeds
+
+
+def suggest_value(trial: optuna.Trial, constant: Constant) -> float | int:
+    """Ask the sampler for a value inside the search space (range ∩ meaning ∩ hard limits)."""
+    if constant.is_int:
+        return trial.suggest_int(
+            constant.name, int(np.ceil(constant.search_low)), int(np.floor(constant.search_high)),
+            step=int(constant.step or 1),
+        )
+    return trial.suggest_float(
+        constant.name, constant.search_low, constant.search_high, log=constant.log,
+        step=constant.step,
+    )
+
+
+def with_value(baseline: Mapping[Constant, float], constant: Constant,
+               value: float) -> dict[Constant, float]:
+    """The carried-forward baseline with ``constant`` set to ``value``."""
+    return {**{c: v for c, v in baseline.items() if c != constant}, constant: value}
+
+
+@dataclass
+class ConstantObjective:
+    """Paired estimate of equal-weight train nDCG@5 at the suggested value.
+
+    ``baseline`` holds values carried forward from earlier accepted proposals; they are applied
+    alongside the tuned constant, and the constant's baseline value is ``baseline[constant]``
+    when carried forward, else popoto's default.
+    """
+
+    constant: Constant
+    train_pools: Mapping[str, Sequence[ScenarioSeed]]
+    study_seed: int
+    batch: int | None = None
+    baseline: Mapping[Constant, float] = field(default_factory=dict)
+
+    @property
+    def baseline_value(self) -> float:
+        return self.baseline.get(self.constant, self.constant.default())
+
+    def seeds_for(self, trial_number: int) -> dict[str, list[ScenarioSeed]]:
+        """The trial's sample in every family (one sampling stream per family)."""
+        per_family = batch_per_family(self.batch, len(self.train_pools))
+        return {
+            family: sample_seeds(pool, batch=per_family, study_seed=self.study_seed,
+                                 trial_number=trial_number, stream=index)
+            for index, (family, pool) in enumerate(self.train_pools.items())
+        }
+
+    def baseline_evaluations(self) -> dict[str, Evaluation]:
+        """The baseline on each family's whole train pool (memoised after the first call)."""
+        values = with_value(self.baseline, self.constant, self.baseline_value)
+        return {f: evaluate_values(values, pool) for f, pool in self.train_pools.items()}
+
+    def score(self, value: float, trial_number: int) -> PairedScore:
+        """Evaluate ``value`` paired against the baseline on trial ``trial_number``'s sample."""
+        seeds = self.seeds_for(trial_number)
+        values = with_value(self.baseline, self.constant, value)
+        return PairedScore.build(
+            {f: evaluate_values(values, s) for f, s in seeds.items()},
+            self.baseline_evaluations(),
+        )
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        value = suggest_value(trial, self.constant)
+        score = self.score(value, trial.number)
+        score.record(trial)
+        return score.value
+
+
+@dataclass(frozen=True)
+class PairedScore:
+    """One trial's evidence: per-family paired deltas against the baseline on its sample."""
+
+    trial: dict[str, Evaluation]
+    baseline_means: dict[str, float]
+    deltas: dict[str, dict[str, float]]
+
+    @classmethod
+    def build(cls, trial: dict[str, Evaluation],
+              baseline: dict[str, Evaluation]) -> PairedScore:
+        deltas = {}
+        for family, evaluation in trial.items():
+            reference = baseline[family].by_label()
+            deltas[family] = {r.label: float(r.score) - reference[r.label]
+                              for r in evaluation.results}
+        return cls(trial=trial, baseline_means={f: e.mean_score for f, e in baseline.items()},
+                   deltas=deltas)
+
+    def family_delta(self, family: str) -> float:
+        values = list(self.deltas[family].values())
+        return float(np.mean(values)) if values else 0.0
+
+    @property
+    def value(self) -> float:
+        """Equal-weight over families: baseline whole-pool mean + mean paired delta."""
+        return float(np.mean([self.baseline_means[f] + self.family_delta(f)
+                              for f in self.deltas]))
+
+    @property
+    def raw_mean(self) -> float:
+        """The sample's own mean nDCG@5 (equal-weight over families): kept for comparison."""
+        return float(np.mean([e.mean_score for e in self.trial.values()]))
+
+    def record(self, trial: optuna.Trial) -> None:
+        """Per-scenario evidence on the trial for the dashboard, collapse check and reports."""
+        results = [r for e in self.trial.values() for r in e.results]
+        errors = {r.label: r.error for r in results if r.error}
+        trial.set_user_attr("sampled_seeds", [r.label for r in results])
+        trial.set_user_attr("ndcg", {r.label: round(float(r.score), 6) for r in results})
+        trial.set_user_attr("deltas", {label: round(d, 6) for per in self.deltas.values()
+                                       for label, d in per.items()})
+        trial.set_user_attr("family_deltas", {f: round(self.family_delta(f), 6)
+                                              for f in self.deltas})
+        trial.set_user_attr("raw_mean", round(self.raw_mean, 6))
+        trial.set_user_attr("spearman", {r.label: round(r.spearman, 6) for r in results})
+        trial.set_user_attr("spearman_mean",
+                            round(float(np.mean([r.spearman for r in results])), 6))
+        trial.set_user_attr("n_errors", len(errors))
+        if errors:
+            trial.set_user_attr("errors", errors)
+
+
+def record_evaluation(
+    trial: optuna.Trial, seeds: Sequence[ScenarioSeed], evaluation: Evaluation
+) -> None:
+    """Per-scenario evidence of an unpaired evaluation (grid sweeps: every point shares seeds)."""
+    trial.set_user_attr("sampled_seeds", [s.seed_id for s in seeds])
+    trial.set_user_attr("ndcg", {k: round(v, 6) for k, v in evaluation.by_label().items()})
+    trial.set_user_attr("spearman", {r.label: round(r.spearman, 6) for r in evaluation.results})
+    trial.set_user_attr("spearman_mean", round(evaluation.mean_spearman, 6))
+    trial.set_user_attr("n_errors", len(evaluation.errors))
+    if evaluation.errors:
+        trial.set_user_attr("errors", evaluation.errors)

@@ -1,0 +1,181 @@
+"""Grid sweeps: score every point of a value grid on the same train scenarios, as a study.
+
+A sweep answers "what does the curve look like?" rather than "where is the best value?", so
+every point is evaluated on the *same* scenarios (the whole train pool, or one fixed sample)
+and points are directly comparable. Each point is one Optuna trial, asked for with enqueued
+fixed params (not ``GridSampler``, which slows quadratically on SQLite), so a sweep lives in
+the same storage as ``optimize``, resumes point by point and opens in optuna-dashboard.
+
+This module *runs* a sweep as an Optuna study. The grid it runs is planned by
+``tuner.sweeps.plan``; the report is computed as data by ``tuner.sweeps.report``
+(``SweepReport``) and rendered by ``tuner.sweeps.view``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from scenarios import ScenarioSeed
+from tuner.evaluation.engine import BankSpec, evaluate_values, sample_seeds
+from tuner.infra.urls import mask_url
+from tuner.studies.objective import record_evaluation
+from tuner.studies.study import (
+    DEFAULT_SEED,
+    DEFAULT_STORAGE,
+    StudyConflictError,
+    check_identity,
+    ensure_sqlite_dir,
+    fail_orphaned_trials,
+)
+from tuner.sweeps.plan import GridPoint, SweepPlan, point_key
+from tuner.sweeps.report import RunInfo, SweepReport, build_report
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def sweep_study_name(plan: SweepPlan, bank: BankSpec) -> str:
+    """Stable per constants and bank, so rerunning (even with a wider grid) resumes."""
+    return f"sweep:{'+'.join(plan.names)}@{plan.family}-{bank.tag}"
+
+
+def sweep_seeds(
+    pool: Sequence[ScenarioSeed], *, batch: int | None, seed: int
+) -> list[ScenarioSeed]:
+    """The scenarios every point shares: the whole pool, or one sample drawn once from seed."""
+    return sample_seeds(pool, batch=batch, study_seed=seed, trial_number=0)
+
+
+def open_sweep_study(
+    plan: SweepPlan, *, storage: str, study_name: str, identity: Mapping[str, object],
+    kind: str = "sweep",
+) -> optuna.Study:
+    """Create or load a grid study of ``kind``; refuses one of another kind or settings.
+
+    ``kind`` is "sweep" for ``tuner sweep`` and "sensitivity" for ``tuner sensitivity``: both
+    store one trial per grid point, and neither may resume the other's (or optimize's) study.
+    """
+    from tuner.studies.storage import open_storage
+
+    ensure_sqlite_dir(storage)
+    study = optuna.create_study(
+        study_name=study_name, storage=open_storage(storage, heartbeat=False),
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0), load_if_exists=True,
+    )
+    attrs = study.user_attrs
+    if attrs.get("constant") and attrs.get("kind") != kind:
+        raise StudyConflictError(
+            f"study {study_name!r} exists and is not a {kind}; pass another --study-name"
+        )
+    check_identity(study, identity)
+    if attrs.get("kind") != kind:
+        study.set_user_attr("kind", kind)
+    return study
+
+
+def fail_stale_queue(study: optuna.Study) -> int:
+    """Points queued by an interrupted run would be popped by the next ask; mark them FAIL."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    for trial in stale:
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return len(stale)
+
+
+def trials_by_point(study: optuna.Study, plan: SweepPlan) -> dict[tuple, FrozenTrial]:
+    """The trial that speaks for each point: its COMPLETE one, else its latest FAIL."""
+    chosen: dict[tuple, FrozenTrial] = {}
+    finished = (TrialState.COMPLETE, TrialState.FAIL)
+    for trial in study.get_trials(deepcopy=False, states=finished):
+        if not all(name in trial.params for name in plan.names):
+            continue
+        key = point_key([trial.params[name] for name in plan.names])
+        held = chosen.get(key)
+        if held is None or held.state != TrialState.COMPLETE:
+            chosen[key] = trial
+    return chosen
+
+
+def pending_points(plan: SweepPlan, done: Mapping[tuple, FrozenTrial]) -> list[GridPoint]:
+    """Points without a COMPLETE trial; failed points are tried again."""
+    return [p for p in plan.points
+            if (t := done.get(point_key(p.values))) is None or t.state != TrialState.COMPLETE]
+
+
+def ask_point(study: optuna.Study, plan: SweepPlan, point: GridPoint) -> optuna.Trial:
+    """Start the trial of ``point``: enqueued fixed params, checked against what came back."""
+    study.enqueue_trial(plan.params(point), user_attrs={"baseline": point.baseline})
+    trial = study.ask(plan.distributions())
+    if point_key([trial.params[n] for n in plan.names]) != point_key(point.values):
+        study.tell(trial, state=TrialState.FAIL)
+        raise RuntimeError(f"study {study.study_name!r} handed out another point: is a second "
+                           "sweep running on it?")
+    return trial
+
+
+def run_point(
+    study: optuna.Study, plan: SweepPlan, point: GridPoint, seeds: Sequence[ScenarioSeed]
+) -> FrozenTrial:
+    """Evaluate one point as one trial. A value popoto rejects becomes a FAIL with its error.
+
+    A point where every scenario failed is also a FAIL: its mean of 0 would otherwise look
+    like a (terrible) score rather than a refusal.
+    """
+    trial = ask_point(study, plan, point)
+    try:
+        evaluation = evaluate_values(plan.mapping(point), seeds)
+    except KeyboardInterrupt:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    except Exception as exc:  # noqa: BLE001 - a rejected value is recorded, the sweep goes on
+        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+        return study.tell(trial, state=TrialState.FAIL)
+    record_evaluation(trial, seeds, evaluation)
+    if evaluation.results and len(evaluation.errors) == len(evaluation.results):
+        first = next(iter(evaluation.errors.values()))
+        trial.set_user_attr("error", f"every scenario failed, e.g. {first}")
+        return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, evaluation.mean_score)
+
+
+def run_sweep(
+    plan: SweepPlan,
+    *,
+    storage: str = DEFAULT_STORAGE,
+    study_name: str | None = None,
+    seed: int = DEFAULT_SEED,
+    batch: int | None = None,
+    bank: BankSpec | None = None,
+    stats: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> SweepReport:
+    """Evaluate every point not yet COMPLETE in the sweep's study, then report on all of them.
+
+    Interrupting keeps finished points; calling again evaluates only the rest.
+    """
+    bank = bank or BankSpec()
+    train, _validation = bank.pools(plan.family)
+    sampled = batch is not None and batch < len(train)
+    seeds = sweep_seeds(train, batch=batch, seed=seed)
+    name = study_name or sweep_study_name(plan, bank)
+    identity = {"constant": "+".join(plan.names), "seed": seed if sampled else None,
+                "batch": batch if sampled else None, "bank": bank.tag}
+    study = open_sweep_study(plan, storage=storage, study_name=name, identity=identity)
+    fail_orphaned_trials(study)
+    fail_stale_queue(study)
+    todo = pending_points(plan, trials_by_point(study, plan))
+    started = time.perf_counter()
+    progress = on_progress or (lambda done, total: None)
+    progress(0, len(todo))
+    for done, point in enumerate(todo, start=1):
+        run_point(study, plan, point, seeds)
+        progress(done, len(todo))
+    run = RunInfo(study_name=name, storage=mask_url(storage), seed=seed if sampled else None,
+                  batch=batch if sampled else None, bank=bank.tag,
+                  scenarios=[s.label for s in seeds],
+                  evaluated={point_key(p.values) for p in todo},
+                  seconds=time.perf_counter() - started)
+    return build_report(plan, trials_by_point(study, plan), run, stats=stats)
