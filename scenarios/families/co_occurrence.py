@@ -52,7 +52,7 @@ from scenarios.families.co_occurrence_run import (
     save_with_ages,
     strengthen_default_delta,
 )
-from scenarios.families.co_occurrence_sessions import task_sessions
+from scenarios.families.co_occurrence_sessions import CoUse, task_sessions
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     World,
@@ -80,16 +80,6 @@ ASSOC_RANGES = {
     "drifted": (0.0, 0.1),
     "background": (0.0, 0.0),
 }
-
-
-@dataclass(frozen=True)
-class CoUse:
-    """One pair of records that was used together: how often, in the old and recent epochs."""
-
-    a: str
-    b: str
-    old: int
-    recent: int
 
 
 @dataclass(frozen=True)

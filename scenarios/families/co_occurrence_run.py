@@ -7,13 +7,10 @@ keep each module small.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
 
 from scenarios.families.base import Ranking, composite_ranking
+from scenarios.families.co_occurrence_sessions import CoUse
 from scenarios.world import SECONDS_PER_DAY, World
-
-if TYPE_CHECKING:
-    from scenarios.families.co_occurrence import CoUse
 
 
 def strengthen_default_delta() -> float:

@@ -18,6 +18,7 @@ Everything is drawn from the seed (stream 13), never from a constant.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -35,6 +36,16 @@ USE_PER_ASSOC = 0.6
 ANCHOR_PRESENCE = 0.8
 # Most records a single side task contributes to one session.
 MAX_SIDE_RECORDS = 4
+
+
+@dataclass(frozen=True)
+class CoUse:
+    """One pair of records that was used together: how often, in the old and recent epochs."""
+
+    a: str
+    b: str
+    old: int
+    recent: int
 
 
 class PairSink(Protocol):

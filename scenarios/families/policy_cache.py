@@ -42,11 +42,10 @@ What popoto sees, through the recipe's real code paths (``popoto.recipes.policy_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from scenarios.families.base import Family, Ranking, RunContext
+from scenarios.families.policy_cache_log import PolicyLog, Situation
 from scenarios.families.policy_cache_run import (
     BLOOM_KEY,
     MAX_USES,
@@ -71,29 +70,6 @@ TIMELINE_START = 1_736_121_600.0
 BAD_SUCCESS_RATE = 0.5
 BAD_SHARE_RANGE = (0.1, 0.5)  # hidden per-seed share of wrong-tool actions
 BAD_RATE_RANGE = (0.05, 0.45)
-
-
-@dataclass(frozen=True)
-class Situation:
-    """A recurring task situation: its actions (record indices) and weekly rhythm."""
-
-    records: tuple[int, ...]
-    peak_day: int  # weekday 0=Mon..6; -1 = no rhythm
-    peak_share: float  # share of sessions on the peak day (rhythmic situations only)
-    rate: float  # relative frequency of sessions
-
-
-@dataclass(frozen=True)
-class PolicyLog:
-    """Family-specific structure kept in ``World.extras['policy']``."""
-
-    situation_of: tuple[int, ...]
-    situations: tuple[Situation, ...]
-    successor: tuple[int, ...]  # per record: successor situation, -1 = terminal
-    events: tuple[tuple[int, bool, float], ...]  # (record index, success, ts), log order
-    uses: tuple[tuple[int, ...], ...]  # per situation: uses in each TD round
-    rewards: tuple[tuple[int, ...], ...]  # per record: reward sequence for its uses
-    now: float
 
 
 def split_situations(rng: np.random.Generator, n: int) -> list[list[int]]:

@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import TYPE_CHECKING
 
 from scenarios.families.base import Ranking
+from scenarios.families.policy_cache_log import PolicyLog
 from scenarios.world import World
-
-if TYPE_CHECKING:
-    from scenarios.families.policy_cache import PolicyLog
 
 CONSUMER_BATCH = 50  # StreamConsumer's default batch_size: the handler never sees more at once
 TD_ROUNDS = 3
