@@ -71,8 +71,8 @@ GUARDS = [
 # relevance (importance x recency), which contradictions barely move, and it cuts by the
 # store's importance scale: of the 12 pushes 0.5 cuts there, 6 are useful (mean grade 2), 3
 # useless and 3 wrong, and a store that looks unimportant throughout gets no push at all (one
-# seed loses 0.59). Mean Delta on the 6 seeds: -0.102 (-0.163 on 3 before the cost); README
-# Fair worlds. c's range is fixed from what a push costs, not fitted to this test.
+# seed loses 0.59). Mean Delta on the 6 seeds: -0.102 (-0.163 on 3 before the cost);
+# docs/fair-worlds.md. c's range is fixed from what a push costs, not fitted to this test.
 NOT_YET_PUNISHED = {
     "DEFAULT_SURFACING_THRESHOLD": "context_assembler: the push score cuts useful records with "
                                    "the useless and wrong ones it admits",

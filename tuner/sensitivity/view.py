@@ -1,7 +1,8 @@
 """Terminal rendering of a ``SensitivityRun``: one row per constant, popoto's figures beside ours.
 
 Rendering only: every number is already in the run's data (what ``--json`` prints and tests
-check). The table is also valid Markdown, so a real run pastes straight into the README.
+check). The table is also valid Markdown, so a real run pastes straight into
+``docs/results.md``.
 """
 
 from __future__ import annotations
