@@ -2,46 +2,64 @@
 
 import pytest
 
-from tuner.decisions.gate import Decision, GateEvidence, Reason, decide
+from tuner.decisions.gate import Decision, GateEvidence, Reason, decide, significant
 
 GOOD = dict(collapsed=False, train_delta=0.05, validation_delta=0.04, ci_low=0.01, ci_high=0.07,
-            p_value=0.001, alpha=0.05)
+            p_value=0.001, alpha=0.05, screen="passed", floor=1e-5, confirmation="confirmed",
+            confirm_delta=0.03, confirm_p=0.0004, confirm_level=0.01)
 
 
 def evidence(**changes):
     return GateEvidence(**{**GOOD, **changes})
 
 
-def test_accepts_a_validated_significant_cliff_safe_improvement():
+def test_accepts_a_screened_and_confirmed_cliff_safe_improvement():
     decision = decide(evidence())
-    assert decision == Decision(True, Reason.ACCEPTED, "validated improvement")
-    assert decision.to_dict() == {"decision": "ACCEPT", "reason": "accepted",
-                                  "detail": "validated improvement"}
+    assert decision == Decision(True, Reason.ACCEPTED,
+                                "confirmed on its own: Δ +0.0300, p 0.0004 < 0.01")
+    assert decision.to_dict()["decision"] == "ACCEPT"
 
 
 @pytest.mark.parametrize("changes,reason,detail", [
     ({"collapsed": True}, Reason.NO_SENSITIVITY,
      "the study collapsed: no value changed any scenario's score"),
     ({"train_delta": 0.0}, Reason.TRAIN_REGRESSION, "train delta +0.0000 is not above 0"),
-    ({"train_delta": -0.02}, Reason.TRAIN_REGRESSION, "train delta -0.0200 is not above 0"),
-    ({"validation_delta": 0.009}, Reason.NO_VALIDATION_IMPROVEMENT,
-     "validation delta +0.0090 < required +0.0100"),
-    ({"validation_delta": -0.01}, Reason.NO_VALIDATION_IMPROVEMENT,
-     "validation delta -0.0100 < required +0.0100"),
-    ({"p_value": 0.05}, Reason.NOT_SIGNIFICANT,
-     "sign-flip p = 0.05 is not below alpha 0.05 (95% CI [+0.0100, +0.0700])"),
-    ({"p_value": 0.01, "alpha": 0.05 / 26}, Reason.NOT_SIGNIFICANT,
-     "sign-flip p = 0.01 is not below alpha 0.001923 (95% CI [+0.0100, +0.0700])"),
+    ({"validation_delta": 0.004}, Reason.NO_VALIDATION_IMPROVEMENT,
+     "validation delta +0.0040 < required +0.0050"),
+    ({"p_value": 0.05, "screen": "not significant"}, Reason.NOT_SIGNIFICANT,
+     "screen: sign-flip p = 0.05 is not below alpha 0.05 (95% CI [+0.0100, +0.0700])"),
     ({"cliff_at": 0.35}, Reason.CLIFF, "too close to cliff at 0.35"),
     ({"edge_distance": 0.019, "bound": "lower"}, Reason.AT_BOUND,
      "the optimum is at the lower bound (within 2% of the edge): the range needs a look"),
-    ({"regressions": {"confidence": -0.03, "cyclic": -0.012}}, Reason.FAMILY_REGRESSION,
-     "family confidence gets worse (confidence -0.0300, cyclic -0.0120)"),
+    ({"regressions": {"confidence": -0.03, "cyclic": -0.025}}, Reason.FAMILY_REGRESSION,
+     "family confidence loses beyond the no-harm margin on the held-out scenarios "
+     "(confidence -0.0300, cyclic -0.0250)"),
+    ({"confirm_regressions": {"cyclic": -0.04}}, Reason.FAMILY_REGRESSION,
+     "family cyclic loses beyond the no-harm margin on the confirmation bank (cyclic -0.0400)"),
+    ({"screen": "test floor", "floor": 0.00195, "alpha": 0.0019}, Reason.TEST_FLOOR,
+     "the test cannot reach its level 0.0019: its smallest p-value is 0.00195; more changed "
+     "scenarios are needed"),
+    ({"confirmation": None, "confirm_p": None, "confirm_level": None}, Reason.NOT_CONFIRMED,
+     "passed the screen; not yet confirmed"),
+    ({"confirmation": "not confirmed", "confirm_p": 0.02}, Reason.NOT_CONFIRMED,
+     "confirmation (not confirmed): Δ +0.0300, p = 0.02 vs Holm level 0.01"),
 ])
 def test_every_reject_reason(changes, reason, detail):
     decision = decide(evidence(**changes))
     assert (decision.accept, decision.reason, decision.detail) == (False, reason, detail)
     assert decision.label == "REJECT"
+
+
+def test_the_gate_checks_every_p_value_against_its_level_itself():
+    """A stage that said "passed"/"confirmed" with a p-value above its level is refused: the
+    significance check is the gate's, not only the stages'."""
+    assert decide(evidence(p_value=0.06)).reason == Reason.NOT_SIGNIFICANT
+    assert decide(evidence(confirm_p=0.01)).reason == Reason.NOT_CONFIRMED
+    assert significant(0.0099, 0.01) and not significant(0.01, 0.01)
+
+
+def test_a_confirmed_value_too_small_to_matter_is_not_accepted():
+    assert decide(evidence(confirm_delta=0.004)).reason == Reason.NOT_CONFIRMED
 
 
 def test_collapse_wins_over_everything_else():
@@ -64,18 +82,15 @@ def test_a_ci_above_zero_does_not_make_a_result_significant():
     assert decide(evidence(ci_low=0.0013, p_value=0.125)).reason == Reason.NOT_SIGNIFICANT
 
 
-def test_train_side_refusals_need_no_validation():
-    """At bound, cliff and train regression refuse even with no validation evidence at all."""
-    unvalidated = dict(validated=False, validation_delta=0.0, p_value=1.0)
+def test_train_side_refusals_need_no_held_out_data():
+    unvalidated = dict(validated=False, validation_delta=0.0, p_value=1.0, screen="")
     assert decide(evidence(edge_distance=0.0, **unvalidated)).reason == Reason.AT_BOUND
     assert decide(evidence(cliff_at=0.2, **unvalidated)).reason == Reason.CLIFF
-    assert decide(evidence(edge_distance=0.3, **unvalidated)).reason == \
-        Reason.NO_VALIDATION_IMPROVEMENT
 
 
 def test_a_family_regression_refuses_even_a_large_overall_gain():
     decision = decide(evidence(validation_delta=0.2, p_value=1e-6,
-                               regressions={"write_filter": -0.011}))
+                               regressions={"write_filter": -0.031}))
     assert decision.reason == Reason.FAMILY_REGRESSION and "write_filter" in decision.detail
 
 
@@ -83,4 +98,4 @@ def test_reasons_are_a_closed_set():
     assert {r.value for r in Reason} == {"accepted", "no sensitivity",
                                          "no validation improvement", "not significant",
                                          "train regression", "cliff", "at bound",
-                                         "family regression"}
+                                         "family regression", "test floor", "not confirmed"}

@@ -9,17 +9,19 @@ from click.testing import CliRunner
 from tuner.catalog import load_catalog
 from tuner.cli import main
 from tuner.decisions import comparison
-from tuner.decisions.ledger import Ledger, LedgerRecord
-from tuner.decisions.ratchet import joint_check, run_ratchet, summary_text
+from tuner.decisions.confirmation import joint_check
+from tuner.decisions.ledger import Ledger
+from tuner.decisions.ratchet import RatchetSettings, run_ratchet, summary_text
+from tuner.decisions.stages import StageRules
 from tuner.decisions.validation import validate_study
-from tuner.evaluation.engine import BankSpec, Evaluation, evaluate_values
-from tuner.studies.study import open_study, run_study
+from tuner.evaluation.engine import BankSpec, Evaluation
+from tuner.studies.study import incumbent_hash, open_study, run_study
 
 pytestmark = pytest.mark.usefixtures("popoto_redis")
 
-SMALL = BankSpec(size=20)
-PLANTED_BANK = BankSpec(size=40)  # 20 held-out scenarios: enough for the planted effect
-CONFIRM = BankSpec(size=20, base_seed=7)
+SMALL = BankSpec(size=20, held_out=20)
+PLANTED_BANK = BankSpec(size=40, held_out=60)  # looks at 50 and 60 held-out scenarios
+CONFIRM = BankSpec(size=60, base_seed=7)
 PLACEBO_SEEDS = range(10)
 
 
@@ -29,7 +31,7 @@ def study_and_validate(constant, storage, seed, bank=SMALL, trials=6, batch=6):
               study_name=name)
     study = open_study(constant, storage=storage, seed=seed, batch=batch, bank=bank,
                        study_name=name)
-    return validate_study(study, constant, bank=bank)
+    return validate_study(study, constant, bank=bank, confirmation=CONFIRM)
 
 
 def test_planted_optimum_is_accepted(planted, catalog_path, tmp_path):
@@ -37,7 +39,28 @@ def test_planted_optimum_is_accepted(planted, catalog_path, tmp_path):
     result = study_and_validate(constant, f"sqlite:///{tmp_path / 'p.db'}", seed=0, trials=10,
                                 bank=PLANTED_BANK)
     assert result.decision.accept, result.decision
-    assert result.proposal > 0.2 and result.validation.p_value < 0.05
+    assert result.proposal > 0.2 and result.screen.passed and result.confirmation.passed
+    assert result.certificate is None
+
+
+def test_a_planted_mis_set_incumbent_is_found_and_accepted(catalog_path, tmp_path):
+    """A deployment running the real decay family at decay_rate = 1.5 (popoto ships 0.1): the
+    study starts from the incumbent and the accepted value lies back towards popoto's."""
+    constant = load_catalog().resolve("decay_rate")
+    incumbent = {constant: 1.5}
+    constant_only = BankSpec(size=40, held_out=60)
+    storage = f"sqlite:///{tmp_path / 'inc.db'}"
+    run_study(constant, trials=8, storage=storage, seed=0, batch=8, bank=constant_only,
+              baseline=incumbent)
+    study = open_study(constant, storage=storage, seed=0, batch=8, bank=constant_only,
+                       baseline=incumbent)
+    assert study.study_name.endswith("-inc" + incumbent_hash(incumbent))
+    first = min(study.trials, key=lambda t: t.number)
+    assert first.params["decay_rate"] == 1.5  # trial 0 is the incumbent
+    result = validate_study(study, constant, bank=constant_only, confirmation=CONFIRM,
+                            incumbent=incumbent)
+    assert result.default == 1.5 and result.incumbent == {"decay_rate": 1.5}
+    assert result.proposal < 1.0 and result.train_delta > 0
 
 
 @pytest.mark.parametrize("name", ["placebo", "CHI_SQUARED_P_THRESHOLD"])
@@ -45,64 +68,68 @@ def test_placebo_is_never_accepted_over_ten_study_seeds(name, catalog_path, tmp_
     catalog = load_catalog(catalog_path) if name == "placebo" else load_catalog()
     constant = catalog.resolve(name)
     storage = f"sqlite:///{tmp_path / 'placebo.db'}"
-    bank = BankSpec(size=10)
+    bank = BankSpec(size=10, held_out=10)
     decisions = [study_and_validate(constant, storage, seed, bank=bank, trials=4, batch=3)
                  for seed in PLACEBO_SEEDS]
     assert [d.decision.accept for d in decisions] == [False] * len(PLACEBO_SEEDS)
     assert {d.decision.reason.value for d in decisions} == {"no sensitivity"}
+    assert all(d.certificate.collapsed and d.certificate.bound == 0 for d in decisions)
 
 
 def test_placebo_is_rejected_even_if_collapse_detection_were_fooled(monkeypatch, catalog_path,
                                                                     tmp_path):
     """Second line of defence: with identical scores the train delta is exactly zero, so the
-    proposal is refused on train and validation is never even looked at."""
-    from tuner.decisions import validation
+    proposal is refused on train and the held-out pool is never even looked at."""
+    from tuner.decisions import proposal
 
-    monkeypatch.setattr(validation, "is_collapsed", lambda done: False)
+    monkeypatch.setattr(proposal, "is_collapsed", lambda done: False)
     constant = load_catalog(catalog_path).resolve("placebo")
     result = study_and_validate(constant, f"sqlite:///{tmp_path / 'f.db'}", seed=3,
-                                bank=BankSpec(size=10), trials=4, batch=3)
+                                bank=BankSpec(size=10, held_out=10), trials=4, batch=3)
     assert not result.decision.accept and result.decision.reason.value == "train regression"
     assert result.train_delta == 0.0 and result.validation is None
+    assert result.certificate.bound == 0.0  # every grid value scores exactly the same
 
 
-def test_ratchet_carries_accepted_values_forward_and_resumes(planted, catalog_path, tmp_path):
+def ratchet(constants, catalog, storage, seen=None):
+    settings = RatchetSettings(trials=8, storage=storage, batch=6, bank=PLANTED_BANK,
+                               confirmation=CONFIRM)
+    return run_ratchet(constants, catalog, settings=settings,
+                       on_record=(lambda r, resumed: seen.append((r.constant, resumed)))
+                       if seen is not None else None)
+
+
+def test_ratchet_decides_independently_of_order_and_resumes(planted, catalog_path, tmp_path):
     catalog = load_catalog(catalog_path)
     storage = f"sqlite:///{tmp_path / 'r.db'}"
     constants = [catalog.resolve("planted_rate"), catalog.resolve("placebo")]
     seen = []
-    result = run_ratchet(constants, catalog, trials=8, storage=storage, batch=6,
-                         bank=PLANTED_BANK, confirmation=CONFIRM,
-                         on_record=lambda r, resumed: seen.append((r.constant, resumed)))
+    result = ratchet(constants, catalog, storage, seen)
     planted_record, placebo_record = result.records
     assert planted_record.decision == "ACCEPT" and placebo_record.reason == "no sensitivity"
-    # carry-forward: the placebo's study ran on top of the accepted decay rate
-    assert "-base" in placebo_record.study_name
-    placebo_study = optuna.load_study(study_name=placebo_record.study_name, storage=storage)
-    first = min(placebo_study.trials, key=lambda t: t.number)
-    train, _ = PLANTED_BANK.pools("decay")
-    with_accepted = evaluate_values({catalog.resolve("planted_rate"): planted_record.proposal},
-                                    train)
-    assert first.value == pytest.approx(with_accepted.mean_score)
-    assert first.value != pytest.approx(evaluate_values({}, train).mean_score)
-    # every catalog constant could be decided on these validation seeds: alpha / 3 each
-    assert planted_record.extra["alpha"] == pytest.approx(0.05 / 3)
-    # the confirmation check runs on the confirmation bank, never on the validation seeds
-    assert result.joint["n"] == CONFIRM.size and result.joint["bank"] == CONFIRM.tag
-    assert result.joint["ready"] is True and result.joint["confirmation"] is True
+    assert placebo_record.certificate["collapsed"] and planted_record.certificate is None
+    # no carry-forward inside a run: every study compares against the same incumbent
+    assert "-base" not in placebo_record.study_name
+    # only the value that passed its screen reached confirmation: Holm over 1, not over 2
+    assert planted_record.extra["confirmation"]["level"] == pytest.approx(0.05)
+    # the joint check runs on the confirmation bank and names what it covered
+    assert result.joint["bank"] == CONFIRM.tag and result.joint["ready"] is True
+    assert result.joint["constants"] == {"planted_rate": planted_record.proposal}
     # resume: nothing is redone
     studies_before = set(optuna.get_all_study_names(storage=storage))
     seen.clear()
-    again = run_ratchet(constants, catalog, trials=8, storage=storage, batch=6,
-                        bank=PLANTED_BANK, confirmation=CONFIRM,
-                        on_record=lambda r, resumed: seen.append((r.constant, resumed)))
+    again = ratchet(constants, catalog, storage, seen)
     assert seen == [("planted_rate", True), ("placebo", True)]
     assert set(optuna.get_all_study_names(storage=storage)) == studies_before
     assert [r.to_dict() for r in again.records] == [r.to_dict() for r in result.records]
+    # the other catalog order, from scratch, decides the same
+    reversed_run = ratchet(constants[::-1], catalog, f"sqlite:///{tmp_path / 'r2.db'}")
+    by_name = {r.constant: (r.decision, r.proposal) for r in reversed_run.records}
+    assert by_name == {r.constant: (r.decision, r.proposal) for r in result.records}
     text = summary_text(again)
-    assert text.startswith("RATCHET SUMMARY\n===============\nProposed changes")
+    assert text.startswith("RATCHET SUMMARY\n===============\nAccepted")
     assert "planted_rate:" in text and "ACCEPT" in text
-    assert "Rejected (no sensitivity):\n  placebo" in text
+    assert "placebo:" in text and "changed any scenario's score" in text
     assert "ready for review" in text
 
 
@@ -122,31 +149,29 @@ def test_joint_check_names_the_acceptance_to_drop(monkeypatch):
                                                spearman=0, top=(), seconds=0) for s in seeds))
 
     monkeypatch.setattr(comparison, "evaluate_values", fake)
-    records = [_record(a.name, 0.3), _record(b.name, 0.6)]
-    joint = joint_check(records, catalog, BankSpec(size=10, base_seed=7))
+    confirm_bank = BankSpec(size=10, base_seed=7)
+    seeds = {f: confirm_bank.bank(f) for f in ("confidence", "decay")}
+    joint = joint_check({a: 0.3, b: 0.6}, {}, seeds, rules=StageRules(), bank=confirm_bank.tag)
     assert joint["ready"] is False and joint["drop"] == "decay_rate"
     assert joint["mean"] == pytest.approx(-0.05)
     assert joint["leave_one_out"]["decay_rate"] == pytest.approx(0.1)
-
-
-def _record(name, proposal):
-    return LedgerRecord(constant=name, attr=None, default=0.1, proposal=proposal,
-                        decision="ACCEPT", reason="accepted", detail="", train_delta=0.1,
-                        validation_delta=0.1, ci_low=0.05, ci_high=0.15, trials=5,
-                        validation_scenarios=3, study_name="s", date="2026-11-23")
+    assert joint["constants"] == {"decay_rate": 0.3, "initial_confidence": 0.6}
 
 
 def test_ratchet_cli_prints_the_summary_and_json(planted, catalog_path, tmp_path):
     storage = f"sqlite:///{tmp_path / 'cli.db'}"
     args = ["ratchet", "--constants", "placebo", "--trials", "3", "--batch", "3",
-            "--bank-size", "10", "--storage", storage, "--catalog", str(catalog_path)]
+            "--bank-size", "10", "--held-out", "10", "--storage", storage, "--catalog",
+            str(catalog_path)]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "RATCHET SUMMARY" in result.output
     assert "Confirmation: nothing accepted — no patch to review" in result.output
+    assert "changed any scenario's score" in result.output  # the placebo's certificate
     data = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
     assert data["records"][0]["reason"] == "no sensitivity"
     ledger = Ledger(storage=storage, bank_tag=BankSpec(size=10).tag)
+    assert ledger.get("placebo").certificate["collapsed"] is True
     assert ledger.get("placebo").decision == "REJECT"
 
 
@@ -155,7 +180,8 @@ def test_ratchet_from_a_fresh_directory_creates_the_default_storage(tmp_path, mo
     """The README's default storage is relative; nothing may assume studies/ exists."""
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["ratchet", "--constants", "placebo", "--trials", "2",
-                                       "--batch", "3", "--bank-size", "10", "--catalog",
+                                       "--batch", "3", "--bank-size", "10", "--held-out", "10",
+                                       "--catalog",
                                        str(catalog_path)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "studies" / "tuner.db").exists()

@@ -25,7 +25,7 @@ from tuner.catalog import load_catalog
 from tuner.cli import main
 from tuner.decisions.gate import GateEvidence, decide
 from tuner.decisions.ledger import Ledger, LedgerRecord
-from tuner.decisions.ratchet import run_ratchet
+from tuner.decisions.ratchet import RatchetSettings, run_ratchet
 from tuner.decisions.validation import PairedComparison, ValidationResult
 from tuner.evaluation.engine import BankSpec
 from tuner.studies.study import run_study
@@ -258,10 +258,11 @@ def test_cli_exits_2_with_one_line_without_studies(storage_name, hand_made, tmp_
 @pytest.mark.usefixtures("popoto_redis", "planted")
 def test_real_ratchet_run_reads_into_the_report(catalog_path, tmp_path):
     catalog = load_catalog(catalog_path)
-    storage, bank = f"sqlite:///{tmp_path / 'real.db'}", BankSpec(size=20)
+    storage, bank = f"sqlite:///{tmp_path / 'real.db'}", BankSpec(size=20, held_out=10)
     planted = catalog.resolve("planted_rate")
-    result = run_ratchet([planted, catalog.resolve("placebo")], catalog, trials=6,
-                         storage=storage, batch=6, bank=bank)
+    settings = RatchetSettings(trials=6, storage=storage, batch=6, bank=bank,
+                               confirmation=BankSpec(size=60, base_seed=7))
+    result = run_ratchet([planted, catalog.resolve("placebo")], catalog, settings=settings)
     run_study(planted, trials=4, storage=storage, batch=6, bank=bank)  # a second study
     data = load_report_data(storage, bank_tag=bank.tag)
 

@@ -34,14 +34,31 @@ def test_sample_is_reproducible_per_trial_and_differs_between_trials():
     assert sample_seeds(pool, batch=None, study_seed=5, trial_number=9) == pool
 
 
+def sampled(study):
+    """The TPE trials (after the default and the grid), which draw per-trial samples."""
+    return [t for t in completed(study)[1:] if not t.user_attrs.get("grid")]
+
+
+def test_study_starts_from_the_default_then_the_grid_on_the_whole_pool(tmp_path):
+    small_study(tmp_path, trials=4)
+    trials = completed(open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL))
+    assert trials[0].params == {"decay_rate": 0.1} and not trials[0].user_attrs.get("grid")
+    grid = trials[1:4]
+    assert all(t.user_attrs["grid"] for t in grid)
+    assert [t.params["decay_rate"] for t in grid] == [0.1414, 0.01699, 1.177]  # centre, edges
+    pool = sum(len(SMALL.pools(f)[0]) for f in DECAY.reached_families)
+    assert all(len(t.user_attrs["sampled_seeds"]) == pool for t in grid)
+
+
 def test_study_starts_from_the_default_and_records_the_sample(tmp_path):
-    summary = small_study(tmp_path)
+    summary = small_study(tmp_path, trials=8)
     study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
     trials = completed(study)
     assert trials[0].params == {"decay_rate": 0.1}
     assert summary.default_score == trials[0].value
-    assert trials[1].user_attrs["sampled_seeds"] != trials[2].user_attrs["sampled_seeds"]
-    attrs = trials[1].user_attrs
+    tpe = sampled(study)
+    assert tpe[0].user_attrs["sampled_seeds"] != tpe[1].user_attrs["sampled_seeds"]
+    attrs = tpe[0].user_attrs
     families = DECAY.reached_families
     assert len(families) > 1, "decay_rate is read by several families"
     assert len(attrs["ndcg"]) == 3 * len(families) and len(attrs["spearman"]) == 3 * len(families)
@@ -56,8 +73,8 @@ def test_a_trial_value_is_the_baseline_plus_its_paired_delta(tmp_path):
     """Paired: baseline whole-pool mean per family + mean delta on the trial's own sample."""
     from tuner.evaluation.engine import evaluate_values
 
-    small_study(tmp_path, trials=3)
-    trial = completed(open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL))[1]
+    small_study(tmp_path, trials=7)
+    trial = sampled(open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL))[0]
     expected = []
     for family in DECAY.reached_families:
         base = evaluate_values({}, SMALL.pools(family)[0]).mean_score

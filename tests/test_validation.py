@@ -11,10 +11,19 @@ from tuner.catalog import Constant
 from tuner.decisions import comparison
 from tuner.decisions.comparison import compare_evaluations
 from tuner.decisions.gate import Reason
-from tuner.decisions.validation import probe_points, validate_study
+from tuner.decisions.proposal import probe_points
+from tuner.decisions.validation import validate_study
 from tuner.evaluation.engine import BankSpec, Evaluation
 
 X = Constant(name="x", tier=1, family="decay", low=0.0, high=1.0, mode="C", attr="DECAY_RATE")
+# 10 train and 10 held-out scenarios per family in the bank, 60 held out in all; a confirmation
+# bank of 60 (looks at 50 and 60).
+BANK = BankSpec(size=20, held_out=60)
+CONFIRM = BankSpec(size=60, base_seed=7)
+
+
+def validate(study, constant=X):
+    return validate_study(study, constant, bank=BANK, confirmation=CONFIRM)
 
 
 def install_landscape(monkeypatch, curve):
@@ -48,19 +57,21 @@ def smooth_peak(x):
 def test_smooth_improvement_is_accepted(monkeypatch):
     install_landscape(monkeypatch, smooth_peak)
     study = study_with([(0.1, 0.55), (0.6, 0.8), (0.9, 0.6), (0.3, 0.6)])
-    result = validate_study(study, X, bank=BankSpec(size=20))
+    result = validate(study)
     assert result.decision.reason == Reason.ACCEPTED
-    assert result.proposal == 0.6 and result.validation.n == 10
-    assert result.validation.p_value < 0.05 and list(result.validation.families) == ["decay"]
+    # the screen stops at its first look (50 held-out scenarios): the answer is clear
+    assert result.proposal == 0.6 and result.validation.n == 50
+    assert result.screen.passed and result.screen.accepted_at == 1
+    assert result.confirmation.passed and list(result.confirmation.families) == ["decay"]
     assert result.train_delta == pytest.approx(smooth_peak(0.6) - smooth_peak(0.1))
-    assert result.cliff["cliff_at"] is None
+    assert result.cliff["cliff_at"] is None and result.certificate is None
 
 
 def test_a_lucky_sample_does_not_win(monkeypatch):
     """Trial values came from different samples; the whole-pool re-score decides."""
     install_landscape(monkeypatch, smooth_peak)
     study = study_with([(0.1, 0.55), (0.95, 0.99), (0.6, 0.7)])
-    result = validate_study(study, X, bank=BankSpec(size=20))
+    result = validate(study)
     assert result.proposal == 0.6
     assert {c["value"] for c in result.candidates} == {0.1, 0.95, 0.6}
 
@@ -72,7 +83,7 @@ def cliff_edge(x):
 def test_cliff_moves_the_proposal_away_by_a_margin(monkeypatch):
     install_landscape(monkeypatch, cliff_edge)
     study = study_with([(0.1, 0.5), (0.69, 0.8), (0.4, 0.6)])
-    result = validate_study(study, X, bank=BankSpec(size=20))
+    result = validate(study)
     assert result.decision.reason == Reason.ACCEPTED
     assert result.margin_from == 0.69
     assert result.proposal == pytest.approx(0.59)
@@ -86,14 +97,14 @@ def narrow_spike(x):
 def test_cliff_without_a_safe_margin_is_rejected(monkeypatch):
     install_landscape(monkeypatch, narrow_spike)
     study = study_with([(0.1, 0.5), (0.68, 0.9), (0.3, 0.5)])
-    result = validate_study(study, X, bank=BankSpec(size=20))
+    result = validate(study)
     assert result.decision.reason == Reason.CLIFF
     assert result.decision.detail == "too close to cliff at 0.78"
 
 
 def test_default_as_best_is_a_train_regression_not_an_accept(monkeypatch):
     install_landscape(monkeypatch, lambda x: 0.9 - abs(x - 0.1))
-    result = validate_study(study_with([(0.1, 0.9), (0.5, 0.5)]), X, bank=BankSpec(size=20))
+    result = validate(study_with([(0.1, 0.9), (0.5, 0.5)]))
     assert result.proposal == 0.1 and result.decision.reason == Reason.TRAIN_REGRESSION
 
 
@@ -104,7 +115,7 @@ def test_collapsed_study_is_rejected_without_evaluating(monkeypatch):
         study.add_trial(optuna.trial.create_trial(
             params={"x": x}, distributions={"x": FloatDistribution(0.0, 1.0)}, value=0.5,
             user_attrs={"ndcg": {"decay:1": 0.5}}))
-    result = validate_study(study, X, bank=BankSpec(size=20))
+    result = validate(study)
     assert result.collapsed and result.decision.reason == Reason.NO_SENSITIVITY
     assert calls == []
 
@@ -135,7 +146,7 @@ def test_families_weigh_equally_and_each_is_judged():
     result = compare_evaluations(candidate, {"a": ev(big), "b": ev(small)})
     assert result.mean == pytest.approx((0.05 - 0.04) / 2)
     assert result.families["b"].mean == pytest.approx(-0.04)
-    assert result.regressions(tolerance=0.01) == {"b": pytest.approx(-0.04)}
+    assert result.losses() == {"b": pytest.approx(-0.04)}
 
 
 def test_a_loss_in_a_reached_family_is_a_family_regression(monkeypatch):
@@ -154,20 +165,24 @@ def test_a_loss_in_a_reached_family_is_a_family_regression(monkeypatch):
         study.add_trial(optuna.trial.create_trial(
             params={"xy": x}, distributions={"xy": FloatDistribution(0.0, 1.0)}, value=value,
             user_attrs={"deltas": {f"decay:{i}": value - 0.55}}))
-    result = validate_study(study, xy, bank=BankSpec(size=20))
-    assert result.validation.mean > 0.01 and result.validation.p_value < 0.05
+    result = validate(study, xy)
+    assert result.validation.mean > 0.01
+    assert result.screen.outcome == "family regression"
     assert result.decision.reason == Reason.FAMILY_REGRESSION
     assert "confidence" in result.decision.detail
-    assert set(result.validation.families) == {"decay", "confidence"}
+    assert set(result.screen.families) == {"decay", "confidence"}
+    assert result.screen.regressions == {"confidence": pytest.approx(-0.025, abs=1e-9)}
+    assert result.certificate is not None
 
 
 def test_a_proposal_at_the_search_edge_is_not_accepted(monkeypatch):
     """The best value pressed against the range says the range needs a look, not "accept"."""
     install_landscape(monkeypatch, lambda x: 0.5 + 0.3 * x)
     study = study_with([(0.1, 0.53), (0.995, 0.8), (0.5, 0.65)])
-    result = validate_study(study, X, bank=BankSpec(size=20))
+    result = validate(study)
     assert result.decision.reason == Reason.AT_BOUND and "upper bound" in result.decision.detail
     assert result.validation is None  # refused on train: validation never looked at
+    assert result.screen is None and result.confirmation is None
 
 
 def test_the_meaning_interval_and_hard_limits_narrow_the_search(catalog):

@@ -17,12 +17,17 @@ import click
 
 from tuner.catalog import Catalog, CatalogError, Constant, UnknownConstantError, load_catalog
 from tuner.defaults import (
+    CONFIRMATION_BASE_SEED,
+    CONFIRMATION_SIZE,
     DEFAULT_ALPHA,
     DEFAULT_BANK_SIZE,
     DEFAULT_BASE_SEED,
     DEFAULT_BATCH,
+    DEFAULT_HARM_MARGIN,
+    DEFAULT_HELD_OUT,
     DEFAULT_MIN_IMPROVEMENT,
     DEFAULT_RESULT_CACHE,
+    DEFAULT_SCREEN_ALPHA,
     DEFAULT_SEED,
     DEFAULT_STORAGE,
     DEFAULT_TOP,
@@ -235,16 +240,68 @@ class FiniteFloatRange(click.FloatRange):
 
 
 def gate_options(func: Callable) -> Callable:
-    func = click.option("--alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-                        default=DEFAULT_ALPHA, show_default=True,
-                        help="False-accept rate: one decision's level (ratchet: the whole "
-                             "run's, split over its decisions).")(func)
-    func = click.option("--top", type=click.IntRange(min=1), default=DEFAULT_TOP,
-                        show_default=True,
-                        help="Trials re-scored on the whole train pool.")(func)
-    return click.option("--min-improvement", type=FiniteFloatRange(min=0.0),
-                        default=DEFAULT_MIN_IMPROVEMENT, show_default=True,
-                        help="Validation delta the gate requires.")(func)
+    """How a proposal is judged: the screen, the confirmation, the no-harm margin, the pools."""
+    options = [
+        click.option("--top", type=click.IntRange(min=1), default=DEFAULT_TOP,
+                     show_default=True, help="Trials re-scored on the whole train pool."),
+        click.option("--min-improvement", type=FiniteFloatRange(min=0.0),
+                     default=DEFAULT_MIN_IMPROVEMENT, show_default=True,
+                     help="Gain (equal-weight mean nDCG@5) a value must show to be accepted."),
+        click.option("--alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+                     default=DEFAULT_ALPHA, show_default=True,
+                     help="Family-wise false-accept rate (Holm over the values confirmed)."),
+        click.option("--screen-alpha",
+                     type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+                     default=DEFAULT_SCREEN_ALPHA, show_default=True,
+                     help="Level of the held-out screen (a filter before confirmation)."),
+        click.option("--harm-margin", type=FiniteFloatRange(min=0.0),
+                     default=DEFAULT_HARM_MARGIN, show_default=True,
+                     help="No family may lose significantly more than this."),
+        click.option("--held-out", type=click.IntRange(min=2), default=DEFAULT_HELD_OUT,
+                     show_default=True,
+                     help="Held-out scenarios per family the screen may walk (sized by power)."),
+        click.option("--confirm-base-seed", type=int, default=CONFIRMATION_BASE_SEED,
+                     show_default=True,
+                     help="Base seed of the confirmation bank (must differ from --base-seed)."),
+        click.option("--confirm-size", type=click.IntRange(min=10), default=CONFIRMATION_SIZE,
+                     show_default=True,
+                     help="Scenarios per family the confirmation may walk (sized by power)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def incumbent_options(func: Callable) -> Callable:
+    """The values a deployment runs with: the baseline of every comparison."""
+    func = click.option("--incumbent-file", type=click.Path(dir_okay=False), default=None,
+                        help="TOML file of NAME = value (top level or [incumbent]).")(func)
+    return click.option("--incumbent", "incumbent_pairs", multiple=True, metavar="NAME=VALUE",
+                        help="A value the deployment runs with instead of popoto's default "
+                             "(repeatable); every comparison is against it.")(func)
+
+
+def incumbent_or_fail(catalog: Catalog, pairs: tuple[str, ...],
+                      path: str | None) -> dict[Constant, float]:
+    from tuner.catalog.incumbent import IncumbentError, parse_incumbent
+
+    try:
+        return parse_incumbent(catalog, pairs, path)
+    except IncumbentError as exc:
+        fail(str(exc))
+        raise
+
+
+def banks_or_fail(bank_size: int, base_seed: int, held_out: int, confirm_size: int,
+                  confirm_base_seed: int) -> tuple[Any, Any]:
+    """The decision bank (train pool + held-out pool) and the confirmation bank."""
+    from tuner.evaluation.engine import BankSpec
+
+    if confirm_base_seed == base_seed:
+        fail(f"--confirm-base-seed must differ from --base-seed (both {base_seed}): the "
+             "confirmation bank must be one no search or screen has looked at")
+    return (BankSpec(size=bank_size, base_seed=base_seed, held_out=held_out),
+            BankSpec(size=confirm_size, base_seed=confirm_base_seed))
 
 
 @contextmanager

@@ -7,21 +7,23 @@ import click
 from tuner.catalog import UnknownConstantError
 from tuner.cli.app import main
 from tuner.cli.common import (
+    banks_or_fail,
     emit_json,
     fail,
     gate_options,
+    incumbent_options,
+    incumbent_or_fail,
     interruptible,
     json_option,
     load_catalog_or_fail,
     note_url,
     redis_or_fail,
+    stage_reporter,
     storage_or_fail,
     study_options,
     workers_option,
 )
 from tuner.defaults import (
-    CONFIRMATION_BASE_SEED,
-    CONFIRMATION_SIZE,
     DEFAULT_BANK_SIZE,
     DEFAULT_BASE_SEED,
     DEFAULT_RATCHET_TRIALS,
@@ -32,32 +34,29 @@ from tuner.infra.urls import mask_secrets
 
 @main.command("ratchet")
 @click.option("--tier", type=click.Choice(["1", "2", "3", "all"]), default="all",
-              show_default=True, help="Which tier's constants to run, in catalog order.")
+              show_default=True, help="Which tier's constants to run.")
 @click.option("--constants", "names", default=None,
-              help="Comma-separated constants instead of a tier, in this order.")
+              help="Comma-separated constants instead of a tier.")
 @click.option("--trials", type=click.IntRange(min=1), default=DEFAULT_RATCHET_TRIALS,
               show_default=True, help="Completed trials per constant.")
-@click.option("--confirm-base-seed", type=int, default=CONFIRMATION_BASE_SEED,
-              show_default=True,
-              help="Base seed of the confirmation bank (must differ from --base-seed).")
-@click.option("--confirm-size", type=click.IntRange(min=10), default=CONFIRMATION_SIZE,
-              show_default=True, help="Seeds per family in the confirmation bank.")
 @study_options
 @gate_options
+@incumbent_options
 @workers_option
 def ratchet_command(
-    tier: str, names: str | None, trials: int, confirm_base_seed: int, confirm_size: int,
-    seed: int, batch: int, storage: str, redis_url: str | None, bank_size: int,
-    base_seed: int, catalog_path: str | None, as_json: bool, top: int,
-    min_improvement: float, alpha: float,
+    tier: str, names: str | None, trials: int, seed: int, batch: int, storage: str,
+    redis_url: str | None, bank_size: int, base_seed: int, catalog_path: str | None,
+    as_json: bool, incumbent_pairs: tuple[str, ...], incumbent_file: str | None,
+    top: int, min_improvement: float, alpha: float, screen_alpha: float, harm_margin: float,
+    held_out: int, confirm_size: int, confirm_base_seed: int,
 ) -> None:
-    """optimize -> validate -> gate for each constant; accepted values carry forward."""
+    """Search, screen, confirm and gate every constant; certify the ones not accepted."""
     import time
 
     from tuner.decisions.ledger import LedgerRecord
-    from tuner.decisions.ratchet import run_ratchet, select_constants
+    from tuner.decisions.ratchet import RatchetSettings, run_ratchet, select_constants
     from tuner.decisions.ratchet import summary_text as ratchet_summary_text
-    from tuner.evaluation.engine import BankSpec
+    from tuner.decisions.stages import StageRules
 
     catalog = load_catalog_or_fail(catalog_path)
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else []
@@ -67,12 +66,15 @@ def ratchet_command(
         constants = select_constants(catalog, tier=tier, names=wanted)
     except UnknownConstantError as exc:
         fail(str(exc))
-    bank = BankSpec(size=bank_size, base_seed=base_seed)
-    if confirm_base_seed == base_seed:
-        fail(f"--confirm-base-seed must differ from --base-seed (both {base_seed}): the "
-             "confirmation bank must be one no decision has looked at")
-    confirmation = BankSpec(size=confirm_size, base_seed=confirm_base_seed)
+    incumbent = incumbent_or_fail(catalog, incumbent_pairs, incumbent_file)
+    bank, confirmation = banks_or_fail(bank_size, base_seed, held_out, confirm_size,
+                                       confirm_base_seed)
     storage_or_fail(storage)
+    settings = RatchetSettings(
+        trials=trials, storage=storage, seed=seed, batch=batch, bank=bank,
+        confirmation=confirmation, min_improvement=min_improvement, alpha=alpha,
+        screen_alpha=screen_alpha, top=top,
+        rules=StageRules(min_improvement=min_improvement, harm_margin=harm_margin))
     started = time.perf_counter()
 
     def on_record(record: LedgerRecord, resumed: bool) -> None:
@@ -82,10 +84,8 @@ def ratchet_command(
                        err=True)
 
     with redis_or_fail(redis_url), interruptible(storage):
-        result = run_ratchet(constants, catalog, trials=trials, storage=storage, seed=seed,
-                             batch=batch, bank=bank, confirmation=confirmation,
-                             min_improvement=min_improvement, alpha=alpha, top=top,
-                             on_record=on_record)
+        result = run_ratchet(constants, catalog, settings=settings, incumbent=incumbent,
+                             on_record=on_record, progress=stage_reporter(not as_json))
     result.seconds = round(time.perf_counter() - started, 1)
     if as_json:
         emit_json(result.to_dict())

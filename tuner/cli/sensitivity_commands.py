@@ -12,6 +12,8 @@ from tuner.cli.common import (
     catalog_option,
     emit_json,
     fail,
+    incumbent_options,
+    incumbent_or_fail,
     interruptible,
     json_option,
     load_catalog_or_fail,
@@ -43,11 +45,13 @@ from tuner.defaults import DEFAULT_BANK_SIZE, DEFAULT_BASE_SEED, DEFAULT_SEED, D
               help="Generates another scenario bank.")
 @catalog_option
 @json_option
+@incumbent_options
 @workers_option
 def sensitivity_command(names: str | None, tier: int | None, value_specs: tuple[str, ...],
                         batch: int | None, seed: int, storage: str, redis_url: str | None,
                         bank_size: int, base_seed: int, catalog_path: str | None,
-                        as_json: bool) -> None:
+                        as_json: bool, incumbent_pairs: tuple[str, ...],
+                        incumbent_file: str | None) -> None:
     """Spread of every constant over a grid, beside popoto's own sweep; resumable."""
     from tuner.decisions.ratchet import select_constants
     from tuner.evaluation.engine import BankSpec
@@ -60,9 +64,11 @@ def sensitivity_command(names: str | None, tier: int | None, value_specs: tuple[
     if names and tier:
         fail("give --constants or --tier, not both")
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else []
+    incumbent = incumbent_or_fail(catalog, incumbent_pairs, incumbent_file)
     try:
         constants = select_constants(catalog, tier=str(tier or "all"), names=wanted)
-        plans = plan_sensitivity(constants, parse_value_overrides(catalog, value_specs))
+        plans = plan_sensitivity(constants, parse_value_overrides(catalog, value_specs),
+                                 incumbent=incumbent)
     except (UnknownConstantError, SweepSpecError) as exc:
         fail(str(exc))
         raise

@@ -11,6 +11,8 @@ from tuner.cli.common import (
     catalog_option,
     emit_json,
     fail,
+    incumbent_options,
+    incumbent_or_fail,
     interruptible,
     json_option,
     load_catalog_or_fail,
@@ -87,11 +89,13 @@ main.add_command(constants_command, name="list")
               help="Add per-value mean/std/median/min/max over scenarios.")
 @catalog_option
 @json_option
+@incumbent_options
 @workers_option
 def sweep_command(
     constant_names: tuple[str, ...], value_specs: tuple[str, ...], seed: int, batch: int | None,
     storage: str, study_name: str | None, redis_url: str | None, bank_size: int,
     base_seed: int, with_stats: bool, catalog_path: str | None, as_json: bool,
+    incumbent_pairs: tuple[str, ...], incumbent_file: str | None,
 ) -> None:
     """Score a grid of values (one trial per point) on the same train scenarios; resumable."""
     from tuner.evaluation.engine import BankSpec
@@ -101,8 +105,9 @@ def sweep_command(
 
     catalog = load_catalog_or_fail(catalog_path)
     constants = [resolve_or_fail(catalog, name) for name in constant_names]
+    incumbent = incumbent_or_fail(catalog, incumbent_pairs, incumbent_file)
     try:
-        plan = plan_sweep(constants, value_specs)
+        plan = plan_sweep(constants, value_specs, incumbent=incumbent)
     except SweepSpecError as exc:
         fail(str(exc))
         raise

@@ -31,10 +31,22 @@ class FamilyComparison:
     n: int
     deltas: dict[str, float] = field(default_factory=dict)
 
-    def regresses(self, *, tolerance: float, alpha: float = DEFAULT_ALPHA) -> bool:
-        """A significant loss (one-sided sign-flip p below ``alpha``), or an estimated loss at
-        least ``tolerance`` in size whatever its p-value."""
-        return self.mean < 0 and (self.mean <= -tolerance or self.p_harm < alpha)
+    def harm_p(self, margin: float) -> float:
+        """One-sided p-value that the loss is beyond ``margin`` (H1: mean delta < -margin).
+
+        Sign flips of ``delta + margin``: under the boundary hypothesis (mean delta = -margin)
+        each shifted delta is as likely +d as -d.
+        """
+        shifted = [d + margin for d in self.deltas.values()]
+        return paired_test([shifted]).p_harm if shifted else 1.0
+
+    def harms(self, *, margin: float, alpha: float = DEFAULT_ALPHA) -> bool:
+        """The no-harm rule: a loss significantly beyond ``margin`` (non-inferiority).
+
+        It does not grow stricter as pools grow: a loss smaller than the margin never blocks,
+        however many scenarios measure it; a loss beyond it blocks once the data show it.
+        """
+        return self.mean < -margin and self.harm_p(margin) < alpha
 
 
 @dataclass(frozen=True)
@@ -47,29 +59,39 @@ class PairedComparison:
     n: int
     p_value: float = 1.0
     families: dict[str, FamilyComparison] = field(default_factory=dict)
+    n_nonzero: int = 0
 
     @property
     def deltas(self) -> dict[str, float]:
         return {k: v for fc in self.families.values() for k, v in fc.deltas.items()}
 
-    def regressions(self, *, tolerance: float, alpha: float = DEFAULT_ALPHA) -> dict[str, float]:
-        """Families that get worse, with their mean deltas.
+    def regressions(self, *, margin: float, alpha: float = DEFAULT_ALPHA) -> dict[str, float]:
+        """Families whose loss is significantly beyond ``margin``, with their mean deltas.
 
-        ``alpha`` is shared over the families (alpha / F each): a value with no effect in any
-        family is wrongly blocked at most ``alpha`` of the time, however many families read it.
+        ``alpha`` is shared over the families (alpha / F each): a value that costs no family
+        more than the margin is wrongly blocked at most ``alpha`` of the time, however many
+        families read it.
         """
         each = alpha / max(1, len(self.families))
         return {f: fc.mean for f, fc in self.families.items()
-                if fc.regresses(tolerance=tolerance, alpha=each)}
+                if fc.harms(margin=margin, alpha=each)}
+
+    def losses(self) -> dict[str, float]:
+        """Every family that loses on average (shown to the reviewer, blocking or not)."""
+        return {f: fc.mean for f, fc in self.families.items() if fc.mean < 0}
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def compare_evaluations(
-    candidate: Mapping[str, Evaluation], reference: Mapping[str, Evaluation]
+    candidate: Mapping[str, Evaluation], reference: Mapping[str, Evaluation], *,
+    level: float | None = None,
 ) -> PairedComparison:
-    """Pair scenarios by label within each family; test the equal-weight mean delta."""
+    """Pair scenarios by label within each family; test the equal-weight mean delta.
+
+    ``level`` is the smallest level the p-value will be judged at (sizes the Monte Carlo).
+    """
     families: dict[str, FamilyComparison] = {}
     strata = []
     for family, evaluation in candidate.items():
@@ -80,19 +102,19 @@ def compare_evaluations(
         test = paired_test([values])
         families[family] = FamilyComparison(family, test.mean, test.p_value, test.p_harm,
                                              test.ci_low, test.ci_high, test.n, deltas)
-    overall: PairedTest = paired_test(strata)
+    overall: PairedTest = paired_test(strata, level=level)
     return PairedComparison(overall.mean, overall.ci_low, overall.ci_high, overall.n,
-                            overall.p_value, families)
+                            overall.p_value, families, overall.n_nonzero)
 
 
 def compare_values(
     candidate: Mapping[Constant, float], reference: Mapping[Constant, float],
-    seeds_by_family: Mapping[str, Sequence[ScenarioSeed]],
+    seeds_by_family: Mapping[str, Sequence[ScenarioSeed]], *, level: float | None = None,
 ) -> PairedComparison:
     """Run both value sets on the same scenarios of every family and compare them paired."""
     cand = {f: evaluate_values(candidate, seeds) for f, seeds in seeds_by_family.items()}
     ref = {f: evaluate_values(reference, seeds) for f, seeds in seeds_by_family.items()}
-    return compare_evaluations(cand, ref)
+    return compare_evaluations(cand, ref, level=level)
 
 
 class FamilyScorer:

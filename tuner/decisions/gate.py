@@ -1,9 +1,11 @@
 """The ratchet gate: one pure function from evidence to a decision with a reason.
 
-It keeps only what beats the baseline: a significant, validated, cliff-safe improvement on
-held-out scenarios of every family the constant reaches, from a study that showed any signal,
-at a value inside the search space rather than pressed against its edge. Reasons are a closed
-set, so reports and tests can rely on them.
+It keeps only what beats the incumbent: a value from a study that showed any signal, inside the
+search space rather than pressed against its edge, cliff-safe on train, that passed the screen
+on the decision bank's held-out scenarios and was then confirmed on its own on a bank no search
+or screen has touched, harming no family beyond the no-harm margin. Reasons are a closed set,
+so reports and tests can rely on them. ``significant`` is the one p-value comparison every
+stage makes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from tuner.defaults import DEFAULT_MIN_IMPROVEMENT
+from tuner.defaults import DEFAULT_MIN_IMPROVEMENT, DEFAULT_SCREEN_ALPHA
 
 EDGE_FRACTION = 0.02  # a proposal this close to a search edge says "the range needs a look"
 
@@ -27,29 +29,45 @@ class Reason(StrEnum):
     NO_VALIDATION_IMPROVEMENT = "no validation improvement"
     NOT_SIGNIFICANT = "not significant"
     FAMILY_REGRESSION = "family regression"
+    TEST_FLOOR = "test floor"
+    NOT_CONFIRMED = "not confirmed"
+
+
+def significant(p_value: float, level: float) -> bool:
+    """Strictly below the level: the comparison every look of every stage makes."""
+    return p_value < level
 
 
 @dataclass(frozen=True)
 class GateEvidence:
     """Everything the gate may look at, nothing else.
 
-    ``validated`` is False when a train-side check already refuses: validation is then never
-    looked at, so it costs no look and no correction.
+    ``validated`` is False when a train-side check already refuses: the held-out scenarios are
+    then never looked at, so it costs no look. The screen's figures are those of its deciding
+    look (``p_value`` against ``alpha``, that look's share of the screen level); the
+    confirmation's likewise (``confirm_p`` against ``confirm_level``, its Holm share).
     """
 
     collapsed: bool
     train_delta: float
-    validation_delta: float
-    ci_low: float
-    ci_high: float
+    validation_delta: float = 0.0
+    ci_low: float = 0.0
+    ci_high: float = 0.0
     p_value: float = 1.0
-    alpha: float = 0.05
+    alpha: float = DEFAULT_SCREEN_ALPHA
     validated: bool = True
     cliff_at: float | None = None  # the probed value where a cliff was found, if any
     margin_from: float | None = None  # set when the proposal was moved away from a cliff
     edge_distance: float = 0.5  # distance to the nearer search edge, fraction of the width
     bound: str = ""  # which edge, for the message
     regressions: dict[str, float] = field(default_factory=dict)  # family -> mean delta
+    screen: str = "passed"  # the screen's outcome
+    floor: float = 0.0  # the smallest p-value the deciding test could reach
+    confirmation: str | None = None  # None: not reached; else the confirmation's outcome
+    confirm_delta: float | None = None
+    confirm_p: float | None = None
+    confirm_level: float | None = None
+    confirm_regressions: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +88,7 @@ class Decision:
 
 
 def train_refusal(evidence: GateEvidence) -> Decision | None:
-    """The refusals that need no validation data (so validation is not even looked at)."""
+    """The refusals that need no held-out data (so the held-out pool is not even looked at)."""
     e = evidence
     if e.collapsed:
         return Decision(False, Reason.NO_SENSITIVITY,
@@ -87,27 +105,52 @@ def train_refusal(evidence: GateEvidence) -> Decision | None:
     return None
 
 
+def _regression(regressions: dict[str, float], where: str) -> Decision:
+    worst = min(regressions, key=lambda f: regressions[f])
+    named = ", ".join(f"{f} {d:+.4f}" for f, d in sorted(regressions.items()))
+    return Decision(False, Reason.FAMILY_REGRESSION,
+                    f"family {worst} loses beyond the no-harm margin on {where} ({named})")
+
+
 def decide(evidence: GateEvidence, *, min_improvement: float = DEFAULT_MIN_IMPROVEMENT) -> Decision:
-    """ACCEPT only a sensitive, train-positive, in-range, cliff-safe, validated, significant
-    change that makes no reached family worse."""
+    """ACCEPT only a sensitive, train-positive, in-range, cliff-safe value that passed the
+    screen and was confirmed on its own, harming no reached family beyond the margin."""
     e = evidence
     refused = train_refusal(e)
     if refused is not None:
         return refused
+    if e.regressions:
+        return _regression(e.regressions, "the held-out scenarios")
     if not e.validation_delta >= min_improvement:
         return Decision(False, Reason.NO_VALIDATION_IMPROVEMENT,
                         f"validation delta {e.validation_delta:+.4f} < required "
                         f"{min_improvement:+.4f}")
-    if not e.p_value < e.alpha:
+    if e.screen == "test floor" or e.floor >= e.alpha:
+        return Decision(False, Reason.TEST_FLOOR,
+                        f"the test cannot reach its level {e.alpha:.4g}: its smallest p-value "
+                        f"is {e.floor:.4g}; more changed scenarios are needed")
+    if e.screen != "passed" or not significant(e.p_value, e.alpha):
         return Decision(False, Reason.NOT_SIGNIFICANT,
-                        f"sign-flip p = {e.p_value:.4g} is not below alpha {e.alpha:.4g} "
-                        f"(95% CI [{e.ci_low:+.4f}, {e.ci_high:+.4f}])")
-    if e.regressions:
-        worst = min(e.regressions, key=lambda f: e.regressions[f])
-        named = ", ".join(f"{f} {d:+.4f}" for f, d in sorted(e.regressions.items()))
-        return Decision(False, Reason.FAMILY_REGRESSION,
-                        f"family {worst} gets worse ({named})")
-    detail = "validated improvement"
+                        f"screen: sign-flip p = {e.p_value:.4g} is not below alpha "
+                        f"{e.alpha:.4g} (95% CI [{e.ci_low:+.4f}, {e.ci_high:+.4f}])")
+    return _confirmation(e, min_improvement)
+
+
+def _confirmation(e: GateEvidence, min_improvement: float) -> Decision:
+    if e.confirm_regressions:
+        return _regression(e.confirm_regressions, "the confirmation bank")
+    if e.confirmation is None or e.confirm_p is None or e.confirm_level is None:
+        return Decision(False, Reason.NOT_CONFIRMED, "passed the screen; not yet confirmed")
+    if e.confirmation == "test floor":
+        return Decision(False, Reason.TEST_FLOOR,
+                        "confirmation: too few changed scenarios to reach the Holm level")
+    if e.confirmation != "confirmed" or not significant(e.confirm_p, e.confirm_level) \
+            or (e.confirm_delta or 0.0) < min_improvement:
+        return Decision(False, Reason.NOT_CONFIRMED,
+                        f"confirmation ({e.confirmation}): Δ {e.confirm_delta or 0.0:+.4f}, "
+                        f"p = {e.confirm_p:.4g} vs Holm level {e.confirm_level:.4g}")
+    detail = (f"confirmed on its own: Δ {e.confirm_delta:+.4f}, p {e.confirm_p:.3g} < "
+              f"{e.confirm_level:.3g}")
     if e.margin_from is not None:
         detail += f"; margin: moved from {e.margin_from:.4g} away from a cliff"
     return Decision(True, Reason.ACCEPTED, detail)

@@ -34,6 +34,9 @@ class LedgerRecord:
     study_name: str
     date: str
     extra: dict = field(default_factory=dict)
+    incumbent: float | None = None  # the value every comparison of this decision was against
+    popoto_default: float | None = None  # popoto's own default when the decision was taken
+    certificate: dict | None = None  # for a constant not accepted: the bound on any gain
 
     @property
     def accepted(self) -> bool:
@@ -82,6 +85,13 @@ class Ledger:
 
     def set_joint(self, joint: dict) -> None:
         self.study.set_user_attr("joint", joint)
+
+    def set_run(self, run: dict) -> None:
+        """What the last complete run decided over (constants and settings), for resume."""
+        self.study.set_user_attr("run", run)
+
+    def run(self) -> dict | None:
+        return self.study.user_attrs.get("run")
 
     def joint(self) -> dict | None:
         return self.study.user_attrs.get("joint")

@@ -1,42 +1,58 @@
-"""The ratchet: optimize -> validate -> gate, constant by constant, keeping only what wins.
+"""The ratchet: every constant searched, screened, confirmed and gated; the rest certified.
 
-An accepted value becomes part of the baseline every later study starts from and compares to.
-A run decides m constants on the same validation seeds, so each decision is taken at
-alpha / m (Bonferroni: the family-wise false-accept rate of the run stays <= alpha, and each
-decision can be taken as soon as its study ends, which Holm's step-down cannot). After the loop
-the confirmation check runs all accepted values together, and each alone, against popoto's
-defaults on a *confirmation bank* (another base seed) that no decision has touched, in every
-family any accepted value reaches; when the set does not hold up, leave-one-out says which one
-to drop and the set is not ready.
+Decisions do not depend on catalog order. Every constant is searched and screened from the same
+incumbent (popoto's defaults, or a deployment's ``--incumbent``); values that pass their screen
+go to the confirmation bank together, where Holm's step-down over the m that arrived keeps the
+run's family-wise false-accept rate at alpha (``confirmation.py``). Each value must hold on its
+own; the joint check then shows whether the confirmed values interfere, and leave-one-out names
+the one to drop when they do. Every constant not accepted carries a certificate, corrected over
+the run's certificates (``certificate.py``). Accepted values carry forward as the next run's
+incumbent (``tuner export --format config``), never inside a run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tuner.catalog import Catalog, Constant
-from tuner.decisions.comparison import PairedComparison, compare_values
-from tuner.decisions.gate import DEFAULT_MIN_IMPROVEMENT
+from tuner.decisions.confirmation import Candidate, confirm, joint_check
 from tuner.decisions.ledger import Ledger, LedgerRecord
+from tuner.decisions.proposal import Proposal, propose
+from tuner.decisions.sequential import SequentialComparison
+from tuner.decisions.stages import StageResult, StageRules
 from tuner.decisions.validation import (
-    DEFAULT_TOP,
+    DEFAULT_CONFIRMATION,
     ValidationResult,
+    certificate_for,
+    confirmation_pool,
+    finish,
+    held_out_evidence,
+    held_out_test,
     record_validation,
-    validate_study,
+    screen,
 )
 from tuner.defaults import (
-    CONFIRMATION_BASE_SEED,
-    CONFIRMATION_SIZE,
     DEFAULT_ALPHA,
+    DEFAULT_CERTIFICATE_CONFIDENCE,
+    DEFAULT_MIN_IMPROVEMENT,
     DEFAULT_RATCHET_TRIALS,
+    DEFAULT_SCREEN_ALPHA,
+    DEFAULT_TOP,
 )
 from tuner.evaluation.engine import BankSpec
-from tuner.studies.study import DEFAULT_BATCH, DEFAULT_SEED, DEFAULT_STORAGE, open_study, run_study
+from tuner.studies.study import (
+    DEFAULT_BATCH,
+    DEFAULT_SEED,
+    DEFAULT_STORAGE,
+    incumbent_hash,
+    open_study,
+    run_study,
+)
 
-DEFAULT_CONFIRMATION = BankSpec(size=CONFIRMATION_SIZE, base_seed=CONFIRMATION_BASE_SEED)
+Progress = Callable[[str], None]
 
 
 @dataclass
@@ -51,14 +67,27 @@ class RatchetResult:
                 "seconds": self.seconds, "notes": self.notes}
 
 
-def ratchet_study_name(constant: Constant, bank: BankSpec, baseline: dict[Constant, float]) -> str:
-    """Stable per constant, bank and carried-forward baseline (so a resume finds it)."""
+@dataclass
+class Screened:
+    """One constant after search and screen: what confirmation and the gate will need."""
+
+    proposal: Proposal
+    study_name: str
+    screen: StageResult | None = None
+    test: SequentialComparison | None = None  # the screen's looks
+
+
+def ratchet_study_name(constant: Constant, bank: BankSpec,
+                       incumbent: Mapping[Constant, float]) -> str:
+    """Stable per constant, bank and incumbent (so a resume finds it)."""
     name = f"ratchet:{constant.name}@{constant.family}-{bank.tag}"
-    if baseline:
-        text = ",".join(f"{c.name}={v!r}" for c, v in sorted(baseline.items(),
-                                                              key=lambda kv: kv[0].name))
-        name += "-base" + hashlib.sha1(text.encode()).hexdigest()[:8]
-    return name
+    tag = incumbent_hash(incumbent)
+    return name + (f"-base{tag}" if tag else "")
+
+
+def ledger_tag(bank: BankSpec, incumbent: Mapping[Constant, float]) -> str:
+    tag = incumbent_hash(incumbent)
+    return bank.tag + (f"-inc{tag}" if tag else "")
 
 
 def select_constants(catalog: Catalog, *, tier: str = "all",
@@ -71,188 +100,233 @@ def select_constants(catalog: Catalog, *, tier: str = "all",
     return catalog.by_tier(int(tier))
 
 
-def record_from(result: ValidationResult, constant: Constant, study_name: str,
-                today: str) -> LedgerRecord:
-    v = result.validation
-    return LedgerRecord(
-        constant=constant.name, attr=constant.attr, default=result.default,
-        proposal=result.proposal, decision=result.decision.label,
-        reason=result.decision.reason.value, detail=result.decision.detail,
-        train_delta=result.train_delta if not result.collapsed else None,
-        validation_delta=v.mean if v else None, ci_low=v.ci_low if v else None,
-        ci_high=v.ci_high if v else None, trials=result.trials,
-        validation_scenarios=v.n if v else 0, study_name=study_name, date=today,
-        extra={"margin_from": result.margin_from, "cliff": result.cliff,
-               "p_value": v.p_value if v else None, "alpha": result.evidence.alpha,
-               "families": {f: fc.mean for f, fc in v.families.items()} if v else {},
-               "train_families": result.train_family_deltas or {}},
-    )
+@dataclass(frozen=True)
+class RatchetSettings:
+    """Everything a run's decisions depend on besides the constants (its resume identity)."""
 
+    trials: int = DEFAULT_RATCHET_TRIALS
+    storage: str = DEFAULT_STORAGE
+    seed: int = DEFAULT_SEED
+    batch: int | None = DEFAULT_BATCH
+    bank: BankSpec = field(default_factory=BankSpec)
+    confirmation: BankSpec = DEFAULT_CONFIRMATION
+    min_improvement: float = DEFAULT_MIN_IMPROVEMENT
+    alpha: float = DEFAULT_ALPHA
+    screen_alpha: float = DEFAULT_SCREEN_ALPHA
+    top: int = DEFAULT_TOP
+    rules: StageRules = field(default_factory=StageRules)
+    confidence: float = DEFAULT_CERTIFICATE_CONFIDENCE
 
-def looks_in(catalog: Catalog, ledger: Ledger, constants: Sequence[Constant]) -> int:
-    """How many decisions share this bank's validation seeds: every catalog constant, and any
-    other constant the ledger holds or this run selects. Each is taken at alpha / looks."""
-    names = {c.name for c in catalog} | {r.constant for r in ledger.records()}
-    return len(names | {c.name for c in constants})
+    def identity(self, constants: Sequence[Constant],
+                 incumbent: Mapping[Constant, float]) -> dict:
+        return {"constants": [c.name for c in constants], "trials": self.trials,
+                "seed": self.seed, "batch": self.batch, "bank": self.bank.tag,
+                "held_out": self.bank.held_out, "confirmation": self.confirmation.tag,
+                "min_improvement": self.min_improvement, "alpha": self.alpha,
+                "screen_alpha": self.screen_alpha, "top": self.top,
+                "harm_margin": self.rules.harm_margin, "confidence": self.confidence,
+                "incumbent": {c.name: v for c, v in incumbent.items()}}
 
 
 def run_ratchet(
     constants: Sequence[Constant],
     catalog: Catalog,
     *,
-    trials: int = DEFAULT_RATCHET_TRIALS,
-    storage: str = DEFAULT_STORAGE,
-    seed: int = DEFAULT_SEED,
-    batch: int | None = DEFAULT_BATCH,
-    bank: BankSpec | None = None,
-    confirmation: BankSpec = DEFAULT_CONFIRMATION,
-    min_improvement: float = DEFAULT_MIN_IMPROVEMENT,
-    alpha: float = DEFAULT_ALPHA,
-    top: int = DEFAULT_TOP,
+    settings: RatchetSettings | None = None,
+    incumbent: Mapping[Constant, float] | None = None,
     on_record: Callable[[LedgerRecord, bool], None] | None = None,
+    progress: Progress | None = None,
     today: str | None = None,
 ) -> RatchetResult:
-    """Run the loop; constants already in the ledger are not redone (resume)."""
-    bank = bank or BankSpec()
-    if confirmation.base_seed == bank.base_seed:
+    """Search and screen every constant, confirm the survivors together, certify the rest.
+
+    A rerun with the same constants and settings returns the ledger's decisions; an
+    interrupted one resumes (studies keep their trials, scored scenarios are cached).
+    """
+    s = settings or RatchetSettings()
+    incumbent = dict(incumbent or {})
+    if s.confirmation.base_seed == s.bank.base_seed:
         raise ValueError(f"the confirmation bank needs another base seed than the decision "
-                         f"bank, got {confirmation.base_seed} for both")
+                         f"bank, got {s.confirmation.base_seed} for both")
     today = today or dt.date.today().isoformat()
-    ledger = Ledger(storage=storage, bank_tag=bank.tag)
-    per_decision_alpha = alpha / looks_in(catalog, ledger, constants)
-    baseline: dict[Constant, float] = {}
-    for record in ledger.accepted():
-        baseline[catalog.resolve(record.constant)] = record.proposal  # type: ignore[assignment]
-    for constant in constants:
-        existing = ledger.get(constant.name)
-        if existing is not None:
+    ledger = Ledger(storage=s.storage, bank_tag=ledger_tag(s.bank, incumbent))
+    identity = s.identity(constants, incumbent)
+    if ledger.run() == identity:
+        records = [r for r in ledger.records() if r.constant in identity["constants"]]
+        for record in records:
             if on_record:
-                on_record(existing, True)
-            continue
-        record = ratchet_one(constant, baseline, trials=trials, storage=storage, seed=seed,
-                             batch=batch, bank=bank, min_improvement=min_improvement,
-                             alpha=per_decision_alpha, top=top, today=today)
+                on_record(record, True)
+        return RatchetResult(records=records, joint=ledger.joint() or None)
+    say = progress or (lambda _message: None)
+    screened = {c.name: search_and_screen(c, incumbent, s, say) for c in constants}
+    confirmed = confirm_survivors(screened, s, say)
+    results = certify_and_gate(screened, confirmed, s, say)
+    records = [record_from(results[c.name], c, screened[c.name], today) for c in constants]
+    for record in records:
         ledger.put(record)
-        if record.accepted:
-            baseline[constant] = record.proposal  # type: ignore[assignment]
         if on_record:
             on_record(record, False)
-    accepted = [r for r in ledger.records() if r.accepted]
-    joint = joint_check(accepted, catalog, confirmation, alpha=alpha,
-                        min_improvement=min_improvement) if accepted else None
-    ledger.set_joint(joint or {})
-    wanted = {c.name for c in constants}
-    return RatchetResult(records=[r for r in ledger.records() if r.constant in wanted],
-                         joint=joint)
+    accepted = {catalog.resolve(r.constant): r.proposal for r in records if r.accepted}
+    joint = None
+    if accepted:
+        say(f"joint check of {len(accepted)} confirmed values")
+        joint = joint_check(accepted, incumbent, _joint_seeds(accepted, confirmed, s),
+                            rules=s.rules, bank=s.confirmation.tag)
+    ledger.set_joint(joint or {"constants": {}, "ready": True, "confirmation": True,
+                               "bank": s.confirmation.tag, "incumbent": identity["incumbent"],
+                               "mean": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 0})
+    ledger.set_run(identity)
+    return RatchetResult(records=records, joint=joint)
 
 
-def ratchet_one(constant: Constant, baseline: dict[Constant, float], *, trials: int,
-                storage: str, seed: int, batch: int | None, bank: BankSpec,
-                min_improvement: float, alpha: float, top: int, today: str) -> LedgerRecord:
-    """optimize -> validate -> gate for one constant, against the carried-forward baseline."""
-    name = ratchet_study_name(constant, bank, baseline)
-    run_study(constant, trials=trials, storage=storage, study_name=name, seed=seed,
-              batch=batch, bank=bank, baseline=baseline)
-    study = open_study(constant, storage=storage, study_name=name, seed=seed, batch=batch,
-                       bank=bank)
-    result = validate_study(study, constant, bank=bank, baseline=baseline,
-                            min_improvement=min_improvement, alpha=alpha, top=top)
-    record_validation(study, result)
-    return record_from(result, constant, name, today)
+def search_and_screen(constant: Constant, incumbent: dict[Constant, float],
+                      s: RatchetSettings, say: Progress) -> Screened:
+    """The study on train, the proposal, and (unless train refuses) the held-out screen."""
+    name = ratchet_study_name(constant, s.bank, incumbent)
+    say(f"{constant.name}: searching ({s.trials} trials)")
+    run_study(constant, trials=s.trials, storage=s.storage, study_name=name, seed=s.seed,
+              batch=s.batch, bank=s.bank, baseline=incumbent)
+    study = open_study(constant, storage=s.storage, study_name=name, seed=s.seed,
+                       batch=s.batch, bank=s.bank, baseline=incumbent)
+    proposal = propose(study, constant, bank=s.bank, incumbent=incumbent, top=s.top)
+    item = Screened(proposal, name)
+    if proposal.refusal is None:
+        item.screen, item.test = screen(proposal, s.bank, alpha=s.screen_alpha,
+                                        rules=s.rules, progress=say)
+    return item
 
 
-def joint_check(accepted: Sequence[LedgerRecord], catalog: Catalog, confirmation: BankSpec, *,
-                alpha: float = DEFAULT_ALPHA,
-                min_improvement: float = DEFAULT_MIN_IMPROVEMENT) -> dict:
-    """All accepted values together, and each alone, vs popoto's defaults on the confirmation
-    bank, in every family any of them reaches. One test at ``alpha``: this bank has seen no
-    decision, so no correction is owed."""
-    values = {catalog.resolve(r.constant): r.proposal for r in accepted}
-    seeds = confirmation_seeds(values, confirmation)
-    together = compare_values(values, {}, seeds)
-    regressions = together.regressions(tolerance=2 * min_improvement, alpha=alpha)
-    alone = {c.name: compare_values({c: v}, {}, {f: seeds[f] for f in c.reached_families})
-             for c, v in values.items()}
-    ready = together.mean > 0 and together.p_value < alpha and not regressions
-    result = {"mean": together.mean, "ci_low": together.ci_low, "ci_high": together.ci_high,
-              "p_value": together.p_value, "alpha": alpha, "n": together.n, "ready": ready,
-              "bank": confirmation.tag, "confirmation": True,
-              "families": {f: fc.mean for f, fc in together.families.items()},
-              "regressions": regressions,
-              "alone": {name: {"mean": c.mean, "p_value": c.p_value,
-                               "families": {f: fc.mean for f, fc in c.families.items()}}
-                        for name, c in alone.items()},
-              "drop": None, "leave_one_out": {}}
-    if not ready and len(values) > 1:
-        loo = {c.name: _without(values, c, seeds) for c in values}
-        result["leave_one_out"] = {k: v.mean for k, v in loo.items()}
-        result["drop"] = max(loo, key=lambda k: loo[k].mean)
-    elif not ready:
-        result["drop"] = next(iter(values)).name
-    return result
+def confirm_survivors(screened: Mapping[str, Screened], s: RatchetSettings,
+                      say: Progress) -> dict[str, StageResult]:
+    """Holm over every value that passed its screen, on the confirmation bank."""
+    candidates = {
+        name: Candidate(item.proposal.constant, item.proposal.value,  # type: ignore[arg-type]
+                        held_out_test(item.proposal,
+                                      confirmation_pool(item.proposal.constant,
+                                                        s.confirmation)))
+        for name, item in screened.items() if item.screen is not None and item.screen.passed}
+    if not candidates:
+        return {}
+    say(f"confirming {len(candidates)} screened values (Holm over {len(candidates)})")
+    return confirm(candidates, alpha=s.alpha, rules=s.rules)
 
 
-def _without(values: dict, constant: Constant, seeds: dict) -> PairedComparison:
-    rest = {c: v for c, v in values.items() if c != constant}
-    families = {f for c in rest for f in c.reached_families}
-    return compare_values(rest, {}, {f: s for f, s in seeds.items() if f in families})
+def certify_and_gate(screened: Mapping[str, Screened], confirmed: Mapping[str, StageResult],
+                     s: RatchetSettings, say: Progress) -> dict[str, ValidationResult]:
+    """Gate every constant; certify every one not accepted, corrected over all of them."""
+    results = {name: finish(item.proposal, item.screen, confirmed.get(name), None,
+                            min_improvement=s.min_improvement, screen_test=item.test)
+               for name, item in screened.items()}
+    refused = [name for name, r in results.items() if not r.decision.accept]
+    if refused:
+        say(f"certifying {len(refused)} constants")
+    for name in refused:
+        item = screened[name]
+        held = [(item.proposal.value, c, n) for c, n in held_out_evidence(item.test)]
+        results[name].certificate = certificate_for(
+            item.proposal, s.bank, held, certificates=len(refused), confidence=s.confidence,
+            target=2 * s.min_improvement)
+    for name, item in screened.items():
+        study = open_study(item.proposal.constant, storage=s.storage,
+                           study_name=item.study_name, seed=s.seed, batch=s.batch, bank=s.bank,
+                           baseline=item.proposal.incumbent)
+        record_validation(study, results[name])
+    return results
 
 
-def confirmation_seeds(values: dict[Constant, float], confirmation: BankSpec) -> dict:
-    """Every seed of the confirmation bank in every family any accepted value reaches."""
-    families = sorted({f for c in values for f in c.reached_families})
-    return {family: confirmation.bank(family) for family in families}
+def _joint_seeds(accepted: Mapping[Constant, float], confirmed: Mapping[str, StageResult],
+                 s: RatchetSettings) -> dict[str, list]:
+    """Per family, the largest confirmation prefix any accepted value was judged on."""
+    sizes: dict[str, int] = {}
+    for constant in accepted:
+        for look in confirmed[constant.name].looks:
+            for family, n in look["sizes"].items():
+                sizes[family] = max(sizes.get(family, 0), n)
+    return {f: s.confirmation.prefix(f, n) for f, n in sorted(sizes.items())}
+
+
+def record_from(result: ValidationResult, constant: Constant, item: Screened,
+                today: str) -> LedgerRecord:
+    """The ledger's record, in the JSON form it is stored in (so a resumed run compares equal)."""
+    v = result.validation
+    stage = result.confirmation or result.screen
+    record = LedgerRecord(
+        constant=constant.name, attr=constant.attr, default=result.default,
+        proposal=result.proposal, decision=result.decision.label,
+        reason=result.decision.reason.value, detail=result.decision.detail,
+        train_delta=result.train_delta if not result.collapsed else None,
+        validation_delta=v.mean if v else None, ci_low=v.ci_low if v else None,
+        ci_high=v.ci_high if v else None, trials=result.trials,
+        validation_scenarios=v.n if v else 0, study_name=item.study_name, date=today,
+        extra={"margin_from": result.margin_from, "cliff": result.cliff,
+               "p_value": v.p_value if v else None, "alpha": result.evidence.alpha,
+               "families": result.screen.families if result.screen else {},
+               "train_families": result.train_family_deltas or {},
+               "screen": result.screen.to_dict() if result.screen else None,
+               "confirmation": result.confirmation.to_dict() if result.confirmation else None,
+               "stage_families": stage.families if stage else {}},
+        incumbent=result.default, popoto_default=result.popoto_default,
+        certificate=result.certificate.to_dict() if result.certificate else None,
+    )
+    return LedgerRecord.from_dict(json.loads(json.dumps(record.to_dict())))
 
 
 def summary_text(result: RatchetResult) -> str:
-    """The RATCHET SUMMARY block, with each proposal's per-family validation deltas."""
-    lines = ["RATCHET SUMMARY", "===============",
-             "Proposed changes (validated on held-out scenarios of every reached family):"]
-    decided = [r for r in result.records if r.reason != "no sensitivity"]
-    width = max([len(r.constant) for r in decided] + [10]) + 1
-    for r in decided:
-        p = r.extra.get("p_value")
-        stats = f", p {p:.3g} vs alpha {r.extra.get('alpha', 0):.3g}" if p is not None else ""
+    """The RATCHET SUMMARY block: accepted values with their evidence, every other constant
+    with its certificate, and the joint check."""
+    lines = ["RATCHET SUMMARY", "==============="]
+    accepted = [r for r in result.records if r.accepted]
+    refused = [r for r in result.records if not r.accepted]
+    width = max([len(r.constant) for r in result.records] + [10]) + 1
+    lines.append("Accepted (screened on held-out seeds, then confirmed on their own):")
+    for r in accepted:
+        conf = r.extra.get("confirmation") or {}
         lines.append(f"  {(r.constant + ':'):{width}} {_fmt(r.default)} -> {_fmt(r.proposal)}  "
-                     f"(train {_signed(r.train_delta)}, validation {_signed(r.validation_delta)}"
-                     f" [{_signed(r.ci_low)}, {_signed(r.ci_high)}]{stats}) {_verdict(r)}")
-        families = r.extra.get("families") or {}
+                     f"(train {_signed(r.train_delta)}, screen {_signed(r.validation_delta)}, "
+                     f"confirmation {_signed(conf.get('mean'))} [{_signed(conf.get('ci_low'))}, "
+                     f"{_signed(conf.get('ci_high'))}], p {conf.get('p_value', 1.0):.3g}) ACCEPT")
+        families = conf.get("families") or {}
         if families:
             lines.append(f"  {'':{width}}   by family: " + ", ".join(
                 f"{f} {_signed(d)}" for f, d in families.items()))
-    if not decided:
+    if not accepted:
         lines.append("  (none)")
-    inert = [r.constant for r in result.records if r.reason == "no sensitivity"]
-    lines.append("Rejected (no sensitivity):")
-    lines.append("  " + (", ".join(inert) if inert else "(none)"))
+    lines.append("Not accepted, with how much any value looked at could gain (certificate):")
+    for r in refused:
+        lines.append(f"  {(r.constant + ':'):{width}} REJECT ({_why(r)})")
+        if r.certificate:
+            lines.append(f"  {'':{width}}   {r.certificate['text']}")
+    if not refused:
+        lines.append("  (none)")
+    bounds = sorted(r.certificate["bound"] for r in refused if r.certificate)
+    if bounds:
+        median = bounds[len(bounds) // 2] if len(bounds) % 2 else \
+            (bounds[len(bounds) // 2 - 1] + bounds[len(bounds) // 2]) / 2
+        lines.append(f"Certificates: {len(bounds)}, median bound {max(median, 0.0):.4f}, "
+                     f"widest {max(bounds):.4f}")
     lines.append(joint_text(result.joint))
     return "\n".join(lines)
 
 
-def _verdict(record: LedgerRecord) -> str:
-    if record.accepted:
-        return "ACCEPT" + (" (margin)" if record.extra.get("margin_from") is not None else "")
-    why = record.detail if record.reason in ("cliff", "family regression", "at bound") \
-        else record.reason
-    return f"REJECT ({why})"
+def _why(record: LedgerRecord) -> str:
+    if record.reason in ("cliff", "family regression", "at bound", "test floor",
+                         "not confirmed"):
+        return f"{record.reason}: {record.detail}"
+    return record.reason
 
 
 def joint_text(joint: dict | None) -> str:
-    if not joint:
+    if not joint or ("constants" in joint and not joint["constants"]):
         return "Confirmation: nothing accepted — no patch to review"
     verdict = "ready for review" if joint["ready"] else (
         f"NOT READY — drop {joint['drop']} (leave-one-out)" if joint.get("drop") else "NOT READY")
-    where = f"confirmation bank {joint['bank']}" if joint.get("confirmation") else "validation"
-    lines = [f"Confirmation (all accepted together vs popoto's defaults, {where}): "
-             f"{_signed(joint['mean'])} [{_signed(joint['ci_low'])}, {_signed(joint['ci_high'])}]"
-             f", p {joint.get('p_value', float('nan')):.3g}, over {joint['n']} scenarios — "
-             f"{verdict}"]
+    lines = [f"Joint check (all confirmed values together vs the incumbent, confirmation bank "
+             f"{joint.get('bank', '?')}): {_signed(joint['mean'])} [{_signed(joint['ci_low'])}, "
+             f"{_signed(joint['ci_high'])}], p {joint.get('p_value', float('nan')):.3g}, over "
+             f"{joint['n']} scenarios — {verdict}"]
     if joint.get("families"):
         lines.append("  by family: " + ", ".join(f"{f} {_signed(d)}"
                                                  for f, d in joint["families"].items()))
-    for name, alone in (joint.get("alone") or {}).items():
-        lines.append(f"  {name} alone: {_signed(alone['mean'])} (" + ", ".join(
-            f"{f} {_signed(d)}" for f, d in alone["families"].items()) + ")")
     return "\n".join(lines)
 
 

@@ -19,6 +19,8 @@ import numpy as np
 PERMUTATION_RESAMPLES = 20_000
 EXACT_LIMIT = 16  # up to 2**16 sign patterns of the non-zero deltas are enumerated exactly
 STATS_SEED = 20261123
+RESAMPLES_PER_LEVEL = 50  # Monte Carlo draws per unit of 1 / level: p can go far below it
+CHUNK = 4_096  # random sign patterns drawn at a time (memory stays small for any n)
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,38 @@ def stratum_weights(strata: Sequence[Sequence[float]]) -> np.ndarray:
                           ) if used else np.zeros(0)
 
 
+def resamples_for(level: float | None) -> int:
+    """Monte Carlo sign patterns enough to judge ``level``: the smallest reachable p is
+    1 / (resamples + 1), so a test sized this way has no floor above the level it is judged at.
+    """
+    if level is None or level <= 0:
+        return PERMUTATION_RESAMPLES
+    return max(PERMUTATION_RESAMPLES, int(np.ceil(RESAMPLES_PER_LEVEL / level)))
+
+
+def smallest_p(n_nonzero: int, resamples: int = PERMUTATION_RESAMPLES) -> float:
+    """The smallest p-value the sign-flip test can return on ``n_nonzero`` changed scenarios.
+
+    Exact up to EXACT_LIMIT (2 ** -k: with 9 changed scenarios never below 0.00195), Monte
+    Carlo beyond (1 / (resamples + 1)). A level below this cannot be reached, however large
+    the effect: the decision must gather more scenarios instead of refusing on principle.
+    """
+    if n_nonzero == 0:
+        return 1.0
+    if n_nonzero <= EXACT_LIMIT:
+        return 2.0 ** -n_nonzero
+    return 1.0 / (resamples + 1)
+
+
 def paired_test(
     strata: Sequence[Sequence[float]], *, seed: int = STATS_SEED,
-    resamples: int = PERMUTATION_RESAMPLES,
+    resamples: int | None = None, level: float | None = None,
 ) -> PairedTest:
-    """Sign-flip test and stratified bootstrap CI of the equal-weight mean delta."""
+    """Sign-flip test and stratified bootstrap CI of the equal-weight mean delta.
+
+    ``level`` sizes the Monte Carlo so that p-values well below it are reachable.
+    """
+    resamples = resamples or resamples_for(level)
     deltas = np.concatenate([np.asarray(s, dtype=float) for s in strata]) if strata else \
         np.zeros(0)
     weights = stratum_weights(strata)
@@ -83,10 +112,13 @@ def sign_flip_p_values(
         return (float(np.mean(null >= observed - tolerance)),
                 float(np.mean(null <= observed + tolerance)))
     rng = np.random.default_rng(seed)
-    null = rng.choice((-1.0, 1.0), size=(resamples, d.size)) @ contributions
-    gain = (1 + int(np.sum(null >= observed - tolerance))) / (resamples + 1)
-    harm = (1 + int(np.sum(null <= observed + tolerance))) / (resamples + 1)
-    return float(gain), float(harm)
+    above = below = 0
+    for start in range(0, resamples, CHUNK):
+        rows = min(CHUNK, resamples - start)
+        null = rng.choice((-1.0, 1.0), size=(rows, d.size)) @ contributions
+        above += int(np.sum(null >= observed - tolerance))
+        below += int(np.sum(null <= observed + tolerance))
+    return (1 + above) / (resamples + 1), (1 + below) / (resamples + 1)
 
 
 def stratified_bootstrap_ci(

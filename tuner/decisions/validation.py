@@ -1,46 +1,48 @@
-"""The validator: turn a finished study into evidence the gate can judge.
+"""The validator: from a finished study to a decision, with its evidence or a certificate.
 
-Everything that *chooses* happens on train; validation is looked at once per proposal.
-1. Proposal: the top few trials (by their paired objective) are re-scored on the whole train
-   pool of every reached family; the best of those is proposed.
-2. Cliff safety, on train: the proposal +/- 10% of the search range is probed; a drop of 0.15
-   or more on either side is a cliff. The nearest value further from the cliff that is itself
-   cliff-free and still beats the default on train is proposed instead ("margin").
-3. Train-side refusals (collapsed, train regression, at a search edge, cliff) end here: the
-   validation seeds are not looked at.
-4. Otherwise the proposal and the baseline run once on every validation seed of every reached
-   family; paired deltas give the equal-weight mean, a sign-flip p-value (compared with the
-   run's corrected alpha), a display CI, and each family's own delta.
+1. **Propose** on train (``proposal.py``): one value, or a train-side refusal.
+2. **Screen** on the decision bank's held-out pool: a sequential paired test against the
+   incumbent (``stages.run_screen``), which stops as soon as the answer is clear.
+3. **Confirm** on the confirmation bank, a bank no search or screen touched: the value alone
+   against the incumbent, Holm over every value confirmed together (``confirmation.py``).
+4. **Gate** (``gate.decide``) on the evidence; a value not accepted gets a **certificate**
+   (``certificate.py``): how much better any value looked at could be than the incumbent.
+
+A standalone ``tuner validate`` confirms one value (Holm over one) and certifies one constant;
+a ratchet runs stages 1-2 for every constant, then 3 and the certificates over all of them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import optuna
 
 from tuner.catalog import Constant
-from tuner.decisions.comparison import FamilyScorer, PairedComparison
-from tuner.decisions.gate import (
+from tuner.decisions.certificate import Certificate, certify
+from tuner.decisions.comparison import FamilyScorer, PairedComparison, compare_values
+from tuner.decisions.confirmation import Candidate, confirm
+from tuner.decisions.gate import Decision, GateEvidence, decide
+from tuner.decisions.proposal import CLIFF_DROP, Proposal, propose
+from tuner.decisions.sequential import SeedPool, SequentialComparison
+from tuner.decisions.stages import StageResult, StageRules, run_screen
+from tuner.decisions.stats import resamples_for, smallest_p
+from tuner.defaults import (
+    CONFIRMATION_BASE_SEED,
+    CONFIRMATION_SIZE,
+    DEFAULT_ALPHA,
+    DEFAULT_CERTIFICATE_CONFIDENCE,
     DEFAULT_MIN_IMPROVEMENT,
-    Decision,
-    GateEvidence,
-    decide,
-    train_refusal,
+    DEFAULT_SCREEN_ALPHA,
+    DEFAULT_TOP,
 )
-from tuner.defaults import DEFAULT_ALPHA, DEFAULT_TOP
 from tuner.evaluation.engine import BankSpec
 from tuner.studies.contract import contract_text
-from tuner.studies.study import completed, is_collapsed
-
-CLIFF_DROP = 0.15
-PROBE_FRACTION = 0.10
-MARGIN_STEPS = 3
-
+from tuner.studies.objective import grid_values
 
 Progress = Callable[[str], None]
+DEFAULT_CONFIRMATION = BankSpec(size=CONFIRMATION_SIZE, base_seed=CONFIRMATION_BASE_SEED)
 
 
 @dataclass
@@ -48,14 +50,14 @@ class ValidationResult:
     """The validator's findings for one constant and the gate's decision on them."""
 
     constant: str
-    default: float
+    default: float  # the constant's incumbent value: what every comparison is against
     proposal: float | None
     collapsed: bool
     candidates: list[dict]
     train_default: float | None
     train_proposal: float | None
     train_delta: float
-    validation: PairedComparison | None
+    validation: PairedComparison | None  # the screen's deciding look
     cliff: dict
     margin_from: float | None
     evidence: GateEvidence
@@ -63,163 +65,168 @@ class ValidationResult:
     trials: int
     families: list[str] | None = None
     train_family_deltas: dict[str, float] | None = None
+    popoto_default: float | None = None
+    incumbent: dict[str, float] = field(default_factory=dict)
+    screen: StageResult | None = None
+    confirmation: StageResult | None = None
+    certificate: Certificate | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["decision"] = self.decision.to_dict()
         data["evidence"] = self.evidence.to_dict()
+        data["certificate"] = self.certificate.to_dict() if self.certificate else None
         return data
 
 
-def probe_points(constant: Constant, value: float) -> list[float]:
-    """value -/+ 10% of the search range (in log space for log ranges), inside the range."""
-    low, high = constant.search_low, constant.search_high
-    points = []
-    for sign in (-1, 1):
-        if constant.log:
-            probe = value * ((high / low) ** PROBE_FRACTION) ** sign
-        else:
-            probe = value + sign * PROBE_FRACTION * (high - low)
-        probe = min(max(probe, low), high)
-        if constant.is_int:
-            probe = float(round(probe))
-        if not math.isclose(probe, value):
-            points.append(probe)
-    return points
+def held_out_test(proposal: Proposal, pool: SeedPool) -> SequentialComparison:
+    """The proposal against the incumbent on ``pool``, one look at a time."""
+    candidate, reference = proposal.values, proposal.incumbent
+
+    def compare(seeds: Mapping[str, list], level: float) -> PairedComparison:
+        return compare_values(candidate, reference, seeds, level=level)
+
+    return SequentialComparison(pool, compare, level=1.0)
 
 
-def find_cliff(constant: Constant, value: float, train: FamilyScorer) -> float | None:
-    """The probed neighbour where mean nDCG@5 drops by CLIFF_DROP or more, if any."""
-    here = train(value)
-    drops = [(here - train(p), p) for p in probe_points(constant, value)]
-    cliffs = [p for drop, p in sorted(drops, reverse=True) if drop >= CLIFF_DROP]
-    return cliffs[0] if cliffs else None
+def held_out_pool(constant: Constant, bank: BankSpec) -> SeedPool:
+    return SeedPool(tuple(constant.reached_families), bank.held_out, bank.held_out_prefix,
+                    name=f"held-out {bank.tag}")
 
 
-def margin_candidates(constant: Constant, value: float, cliff: float) -> list[float]:
-    """Values stepping away from the cliff, 10% of the range at a time, inside the range."""
-    away = 1 if cliff < value else -1
-    out, current = [], value
-    for _ in range(MARGIN_STEPS):
-        nxt = [p for p in probe_points(constant, current) if (p - current) * away > 0]
-        if not nxt:
-            break
-        current = nxt[0]
-        out.append(current)
-    return out
+def confirmation_pool(constant: Constant, bank: BankSpec) -> SeedPool:
+    return SeedPool(tuple(constant.reached_families), bank.size, bank.prefix,
+                    name=f"confirmation {bank.tag}")
 
 
-def shift_from_cliff(constant: Constant, proposal: float, cliff: float, train: FamilyScorer,
-                     default: float) -> float | None:
-    """The nearest value away from the cliff that is cliff-free and beats the default on train.
-
-    Chosen on train only, so moving away from a cliff never costs a validation look.
-    """
-    for candidate in margin_candidates(constant, proposal, cliff):
-        if find_cliff(constant, candidate, train) is None and train(candidate) > train(default):
-            return candidate
-    return None
+def screen(proposal: Proposal, bank: BankSpec, *, alpha: float, rules: StageRules,
+           progress: Progress | None = None) -> tuple[StageResult, SequentialComparison]:
+    """Sequentially test the proposal on the decision bank's held-out pool."""
+    if progress:
+        progress(f"screening {proposal.constant.name} = {proposal.value:.4g} on held-out "
+                 f"scenarios (sequential looks)")
+    test = held_out_test(proposal, held_out_pool(proposal.constant, bank))
+    return run_screen(test, alpha=alpha, rules=rules), test
 
 
-def choose_proposal(
-    done: list[optuna.trial.FrozenTrial], constant: Constant, train: FamilyScorer, top: int
-) -> tuple[float, list[dict]]:
-    """Re-score the top ``top`` distinct values on the whole train pool; best one wins."""
-    ranked = sorted(done, key=lambda t: (-t.value, t.number))
-    values: list[float] = []
-    for trial in ranked:
-        value = trial.params[constant.name]
-        if value not in values:
-            values.append(value)
-        if len(values) == top:
-            break
-    candidates = [{"value": v, "train": train(v)} for v in values]
-    best = max(candidates, key=lambda c: c["train"])
-    return best["value"], candidates
+def certificate_for(proposal: Proposal, bank: BankSpec, held_out: list, *, certificates: int,
+                    confidence: float, target: float) -> Certificate:
+    """Bound every value looked at: the fixed grid on the train pool, the proposal held out."""
+    constant = proposal.constant
+    if proposal.collapsed:  # every trial's paired deltas were exactly 0: nothing to bound
+        return certify(constant, proposal.default, [], [], certificates=certificates,
+                       confidence=confidence, target=target, collapsed=True)
+    train = proposal.train or FamilyScorer(
+        constant, {f: bank.pools(f)[0] for f in constant.reached_families}, proposal.incumbent)
+    grid = [(v, train.compare(v, proposal.default)) for v in grid_values(constant)
+            if v != proposal.default]
+    return certify(constant, proposal.default, grid, held_out, certificates=certificates,
+                   confidence=confidence, target=target, collapsed=proposal.collapsed)
 
 
-def nearest_bound(constant: Constant, value: float) -> str:
-    low, high = constant.search_low, constant.search_high
-    return "lower" if abs(value - low) <= abs(high - value) else "upper"
+def held_out_evidence(test: SequentialComparison | None) -> list:
+    """(value comparison, looks planned) of a held-out test, for the certificate."""
+    if test is None or test.last is None:
+        return []
+    return [(test.last.comparison, test.planned)]
+
+
+def evidence_of(proposal: Proposal, screened: StageResult | None,
+                confirmed: StageResult | None) -> GateEvidence:
+    """The gate's evidence: train, the screen's deciding look, the confirmation's."""
+    base = proposal.evidence or GateEvidence(collapsed=proposal.collapsed, train_delta=0.0)
+    if screened is None:
+        return base
+    look = _deciding_look(screened)
+    fields: dict = {
+        "validated": True, "validation_delta": screened.mean, "ci_low": screened.ci_low,
+        "ci_high": screened.ci_high, "p_value": screened.p_value,
+        "alpha": look["weight"] * screened.level if look else screened.level,
+        "regressions": screened.regressions, "screen": screened.outcome,
+        "floor": smallest_p(look["n_nonzero"], resamples_for(look["weight"] * screened.level))
+        if look else 1.0,
+    }
+    if confirmed is not None:
+        clook = _deciding_look(confirmed)
+        fields.update({
+            "confirmation": confirmed.outcome, "confirm_delta": confirmed.mean,
+            "confirm_p": confirmed.p_value,
+            "confirm_level": confirmed.accepted_level if confirmed.accepted_level is not None
+            else (clook["weight"] * confirmed.level if clook else confirmed.level),
+            "confirm_regressions": confirmed.regressions})
+    return GateEvidence(**{**base.to_dict(), **fields})
+
+
+def _deciding_look(stage: StageResult) -> dict | None:
+    index = stage.accepted_at or (stage.looks[-1]["look"] if stage.looks else None)
+    return next((look for look in stage.looks if look["look"] == index), None)
+
+
+def deciding_comparison(test: SequentialComparison | None,
+                        stage: StageResult | None) -> PairedComparison | None:
+    """The comparison of the look a stage decided on (its accepting look, else its last)."""
+    if test is None or stage is None or not test.records:
+        return None
+    index = stage.accepted_at or test.records[-1].index
+    return next(r.comparison for r in test.records if r.index == index)
+
+
+def finish(proposal: Proposal, screened: StageResult | None, confirmed: StageResult | None,
+           certificate: Certificate | None, *, min_improvement: float,
+           screen_test: SequentialComparison | None = None) -> ValidationResult:
+    """Gate the evidence and assemble the result."""
+    evidence = evidence_of(proposal, screened, confirmed)
+    decision = decide(evidence, min_improvement=min_improvement)
+    validation = deciding_comparison(screen_test, screened)
+    return ValidationResult(
+        constant=proposal.constant.name, default=proposal.default, proposal=proposal.value,
+        collapsed=proposal.collapsed, candidates=proposal.candidates,
+        train_default=proposal.train_default, train_proposal=proposal.train_proposal,
+        train_delta=proposal.train_delta, validation=validation, cliff=proposal.cliff,
+        margin_from=proposal.margin_from, evidence=evidence, decision=decision,
+        trials=proposal.trials, families=proposal.families,
+        train_family_deltas=proposal.train_family_deltas,
+        popoto_default=proposal.constant.default(),
+        incumbent={c.name: v for c, v in proposal.incumbent.items()}, screen=screened,
+        confirmation=confirmed, certificate=None if decision.accept else certificate)
 
 
 def validate_study(
-    study: optuna.Study,
-    constant: Constant,
-    *,
-    bank: BankSpec | None = None,
-    baseline: Mapping[Constant, float] | None = None,
-    default: float | None = None,
-    top: int = DEFAULT_TOP,
-    min_improvement: float = DEFAULT_MIN_IMPROVEMENT,
-    alpha: float = DEFAULT_ALPHA,
-    progress: Progress | None = None,
+    study: optuna.Study, constant: Constant, *, bank: BankSpec | None = None,
+    incumbent: Mapping[Constant, float] | None = None,
+    confirmation: BankSpec | None = None, top: int = DEFAULT_TOP,
+    min_improvement: float = DEFAULT_MIN_IMPROVEMENT, alpha: float = DEFAULT_ALPHA,
+    screen_alpha: float = DEFAULT_SCREEN_ALPHA, rules: StageRules | None = None,
+    confidence: float = DEFAULT_CERTIFICATE_CONFIDENCE, progress: Progress | None = None,
 ) -> ValidationResult:
-    """Validate a study's proposal against the baseline on held-out seeds, then gate it.
-
-    ``alpha`` is the per-decision level: a ratchet deciding m constants passes alpha / m.
-    """
-    say = progress or (lambda _message: None)
+    """Propose, screen, confirm (Holm over one) and gate one constant; certify it if refused."""
     bank = bank or BankSpec()
-    baseline = dict(baseline or {})
-    default = baseline.get(constant, constant.default()) if default is None else default
-    done = completed(study)
-    if not done or is_collapsed(done):
-        return _collapsed_result(constant, default, len(done), min_improvement, alpha)
-    families = list(constant.reached_families)
-    train = FamilyScorer(constant, {f: bank.pools(f)[0] for f in families}, baseline)
-    say(f"re-scoring the top {top} values on the train pools of {len(families)} families")
-    proposal, candidates = choose_proposal(done, constant, train, top)
-    say("probing for cliffs on train")
-    cliff, margin_from = find_cliff(constant, proposal, train), None
-    if cliff is not None:
-        shifted = shift_from_cliff(constant, proposal, cliff, train, default)
-        if shifted is not None:
-            margin_from, proposal, cliff = proposal, shifted, None
-    train_delta = train(proposal) - train(default)
-    evidence = GateEvidence(
-        collapsed=False, train_delta=train_delta, validation_delta=0.0, ci_low=0.0,
-        ci_high=0.0, alpha=alpha, validated=False, cliff_at=cliff, margin_from=margin_from,
-        edge_distance=constant.edge_distance(proposal),
-        bound=nearest_bound(constant, proposal),
-    )
-    comparison = None
-    if train_refusal(evidence) is None:
-        say(f"validating on the held-out seeds of {len(families)} families (one look)")
-        validation = FamilyScorer(constant, {f: bank.pools(f)[1] for f in families}, baseline)
-        comparison = validation.compare(proposal, default)
-        evidence = GateEvidence(**{
-            **evidence.to_dict(), "validated": True, "validation_delta": comparison.mean,
-            "ci_low": comparison.ci_low, "ci_high": comparison.ci_high,
-            "p_value": comparison.p_value,
-            "regressions": comparison.regressions(tolerance=2 * min_improvement),
-        })
-    train_by_family = train.per_family(proposal)
-    default_by_family = train.per_family(default)
-    return ValidationResult(
-        constant=constant.name, default=default, proposal=proposal, collapsed=False,
-        candidates=candidates, train_default=train(default), train_proposal=train(proposal),
-        train_delta=train_delta, validation=comparison,
-        cliff={"probes": {str(p): train(p) for p in probe_points(constant, proposal)},
-               "cliff_at": cliff, "drop": CLIFF_DROP},
-        margin_from=margin_from, evidence=evidence,
-        decision=decide(evidence, min_improvement=min_improvement), trials=len(done),
-        families=families,
-        train_family_deltas={f: train_by_family[f] - default_by_family[f] for f in families},
-    )
-
-
-def _collapsed_result(constant: Constant, default: float, trials: int,
-                      min_improvement: float, alpha: float) -> ValidationResult:
-    evidence = GateEvidence(collapsed=True, train_delta=0.0, validation_delta=0.0,
-                            ci_low=0.0, ci_high=0.0, alpha=alpha, validated=False)
-    return ValidationResult(
-        constant=constant.name, default=default, proposal=None, collapsed=True, candidates=[],
-        train_default=None, train_proposal=None, train_delta=0.0, validation=None,
-        cliff={}, margin_from=None, evidence=evidence,
-        decision=decide(evidence, min_improvement=min_improvement), trials=trials,
-        families=list(constant.reached_families),
-    )
+    confirmation = confirmation or DEFAULT_CONFIRMATION
+    rules = rules or StageRules(min_improvement=min_improvement)
+    proposal = propose(study, constant, bank=bank, incumbent=incumbent or {}, top=top,
+                       progress=progress)
+    screened = confirmed = test = None
+    if proposal.refusal is None:
+        screened, test = screen(proposal, bank, alpha=screen_alpha, rules=rules,
+                                progress=progress)
+        if screened.passed:
+            if progress:
+                progress("confirming on the confirmation bank")
+            candidate = Candidate(constant, proposal.value,  # type: ignore[arg-type]
+                                  held_out_test(proposal, confirmation_pool(constant,
+                                                                            confirmation)))
+            confirmed = confirm({constant.name: candidate}, alpha=alpha, rules=rules)[
+                constant.name]
+    result = finish(proposal, screened, confirmed, None, min_improvement=min_improvement,
+                    screen_test=test)
+    if not result.decision.accept:
+        if progress:
+            progress("certifying: bounding every value looked at")
+        held = [(proposal.value, c, n) for c, n in held_out_evidence(test)]
+        result.certificate = certificate_for(proposal, bank, held, certificates=1,
+                                             confidence=confidence,
+                                             target=2 * min_improvement)
+    return result
 
 
 def validation_note(result: ValidationResult) -> str:
@@ -227,31 +234,20 @@ def validation_note(result: ValidationResult) -> str:
     r = result
     lines = [f"## Validation of `{r.constant}`", "",
              f"**Decision: {r.decision.label}** ({r.decision.reason.value}): {r.decision.detail}",
-             "", "| | value |", "|---|---|", f"| default | {r.default} |",
+             "", "| | value |", "|---|---|", f"| incumbent | {r.default} |",
              f"| proposal | {r.proposal if r.proposal is not None else '-'} |",
              f"| completed trials | {r.trials} |",
              f"| families | {', '.join(r.families or [])} |"]
-    if r.collapsed:
-        lines.append("| study | collapsed: no value changed any scenario's score |")
-        return "\n".join(lines) + "\n"
-    lines.append(f"| train Δ (whole train pools, equal-weight) | {r.train_delta:+.4f} |")
-    cliff_at = r.cliff.get("cliff_at")
-    lines.append(f"| cliff (drop ≥ {CLIFF_DROP} at ±10% of range) | "
-                 f"{'at ' + format(cliff_at, '.4g') if cliff_at is not None else 'none'} |")
-    if r.margin_from is not None:
-        lines.append(f"| margin | moved from {r.margin_from:.4g} away from a cliff |")
-    v = r.validation
-    if v is None:
-        lines.append("| validation | not looked at: refused on train evidence |")
-    else:
-        lines.append(f"| validation Δ ({v.n} held-out scenarios) | {v.mean:+.4f} "
-                     f"[{v.ci_low:+.4f}, {v.ci_high:+.4f}] (95% CI, display) |")
-        lines.append(f"| sign-flip p | {v.p_value:.4g} (alpha {r.evidence.alpha:.4g}) |")
-        lines += ["", "| family | validation Δ | n | p (gain) |", "|---|---|---|---|"]
-        lines += [f"| {f} | {fc.mean:+.4f} | {fc.n} | {fc.p_value:.3g} |"
-                  for f, fc in v.families.items()]
-    lines += ["", "Candidates re-scored on the whole train pools:", ""]
-    lines += [f"- {c['value']:.6g}: {c['train']:.4f}" for c in r.candidates]
+    if not r.collapsed:
+        lines.append(f"| train Δ (whole train pools, equal-weight) | {r.train_delta:+.4f} |")
+    for stage in (r.screen, r.confirmation):
+        if stage is not None:
+            lines.append(f"| {stage.stage} | {stage.outcome}: Δ {stage.mean:+.4f} "
+                         f"[{stage.ci_low:+.4f}, {stage.ci_high:+.4f}], p {stage.p_value:.3g}, "
+                         f"{stage.n} scenarios, {len(stage.looks)} of {stage.planned_looks} "
+                         "looks |")
+    if r.certificate is not None:
+        lines += ["", f"**Certificate:** {r.certificate.text()}"]
     return "\n".join(lines) + "\n"
 
 
@@ -262,3 +258,6 @@ def record_validation(study: optuna.Study, result: ValidationResult) -> None:
     study.set_user_attr("validation", result.to_dict())
     note = f"{validation_note(result)}\n\n{contract_text(study.user_attrs.get('contract'))}"
     save_note(study, note)
+
+
+__all__ = ["CLIFF_DROP", "ValidationResult", "validate_study", "record_validation"]

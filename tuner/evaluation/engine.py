@@ -20,6 +20,7 @@ from tuner.catalog import Constant
 from tuner.defaults import (
     DEFAULT_BANK_SIZE,
     DEFAULT_BASE_SEED,
+    DEFAULT_HELD_OUT,
     DEFAULT_VALIDATION_FRACTION,
 )
 from tuner.evaluation.overrides import applied_constants
@@ -30,6 +31,13 @@ ValuesKey = tuple[tuple[str, str, float], ...]
 _MEMO: dict[tuple[ValuesKey, ScenarioSeed], ScenarioResult] = {}
 _POOL = None  # a tuner.evaluation.workers.WorkerPool while `--workers N > 1` is in force
 _CACHE = None  # a tuner.evaluation.result_cache.ResultCache while a command keeps results on disk
+_RUNS = [0]  # scenario runs on popoto in this process (memo and disk hits not counted)
+
+
+def scenario_runs() -> int:
+    """How many (values, scenario) pairs this process has run on popoto: the cost a decision
+    design is measured by (benchmarks/bench_power.py)."""
+    return _RUNS[0]
 
 
 def set_result_cache(cache: object) -> object:
@@ -53,10 +61,32 @@ class BankSpec:
     size: int = DEFAULT_BANK_SIZE
     base_seed: int = DEFAULT_BASE_SEED
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
+    held_out: int = DEFAULT_HELD_OUT
 
     def pools(self, family: str) -> tuple[list[ScenarioSeed], list[ScenarioSeed]]:
         """(train, validation) seeds of ``family``; validation seeds never reach a study."""
         return split_bank(self.bank(family), self.validation_fraction)
+
+    def held_out_prefix(self, family: str, n: int) -> list[ScenarioSeed]:
+        """The first ``n`` held-out scenarios sequential validation walks, in order: the bank's
+        validation half, then seeds past the bank's end (ids no study ever draws), up to
+        ``held_out``.
+
+        Seeds are free, so the pool is sized by power (``tuner.decisions.power``), not by the
+        train pool's size; only the prefix a look needs is generated.
+        """
+        n = min(n, self.held_out)
+        validation = self.pools(family)[1]
+        if n <= len(validation):
+            return validation[:n]
+        longer = family_bank(family, size=self.size + n - len(validation),
+                             base_seed=self.base_seed)
+        return validation + longer[self.size:]
+
+    def prefix(self, family: str, n: int) -> list[ScenarioSeed]:
+        """The first ``n`` seeds of the whole bank (a confirmation bank is walked this way)."""
+        size = max(2, min(n, self.size))
+        return family_bank(family, size=size, base_seed=self.base_seed)[:n]
 
     def bank(self, family: str) -> list[ScenarioSeed]:
         """Every seed of ``family`` in this bank (the confirmation check uses them all)."""
@@ -153,6 +183,7 @@ def _stored_or_run(values: Mapping[Constant, float], key: ValuesKey,
 def _run(values: Mapping[Constant, float],
          seeds: list[ScenarioSeed]) -> list[tuple[ScenarioSeed, ScenarioResult]]:
     """Run ``seeds`` on popoto: on the worker pool when one is installed, else right here."""
+    _RUNS[0] += len(seeds)
     if _POOL is not None and len(seeds) > 1:
         return list(zip(seeds, _POOL.evaluate(values, seeds), strict=True))  # type: ignore[attr-defined]
     with applied_constants(values) as arguments:

@@ -29,12 +29,13 @@ from scenarios.runner import OUTAGE_ERRORS
 from tuner.catalog import Catalog, Constant, UnknownConstantError
 from tuner.evaluation.engine import BankSpec, evaluate_families, family_mean, sample_seeds
 from tuner.sensitivity.popoto_sweep import POPOTO_SWEEP, POPOTO_SWEEP_DATE
-from tuner.sensitivity.stats import Facts, PointScores, Verdict, judge
+from tuner.sensitivity.stats import CONFIDENCE, Facts, PointScores, Verdict, judge
 from tuner.studies.study import DEFAULT_SEED, DEFAULT_STORAGE, fail_orphaned_trials
 from tuner.sweeps.plan import GridPoint, SweepPlan, SweepSpecError, plan_sweep, point_key
 from tuner.sweeps.run import (
     ask_point,
     fail_stale_queue,
+    names_hash,
     open_sweep_study,
     pending_points,
     trials_by_point,
@@ -42,6 +43,8 @@ from tuner.sweeps.run import (
 
 KIND = "sensitivity"
 FALLBACK_POINTS = 5
+MAX_SCENARIOS = 400  # per family: where a still-borderline constant's looks stop
+EXTENSION_SEED_OFFSET = 7919  # the extension bank: neither a study's nor a held-out seed
 POPOTO_SOURCE = f"popoto {POPOTO_SWEEP_DATE}"
 
 ProgressCallback = Callable[[int, int], None]
@@ -96,9 +99,12 @@ def default_grid(constant: Constant) -> tuple[str, str]:
     return ",".join(f"{x:.6g}" for x in values), "search range"
 
 
-def plan_sensitivity(constants: Sequence[Constant],
-                     overrides: Mapping[str, str]) -> list[ConstantPlan]:
-    """One grid per constant; refuses --values for a constant not asked for, or bad specs."""
+def plan_sensitivity(constants: Sequence[Constant], overrides: Mapping[str, str], *,
+                     incumbent: Mapping[Constant, float] | None = None) -> list[ConstantPlan]:
+    """One grid per constant; refuses --values for a constant not asked for, or bad specs.
+
+    Every point applies the incumbent, and the incumbent's value is always a point.
+    """
     names = {c.name for c in constants}
     stray = sorted(set(overrides) - names)
     if stray:
@@ -108,13 +114,16 @@ def plan_sensitivity(constants: Sequence[Constant],
     for constant in constants:
         spec, source = ((overrides[constant.name], "--values") if constant.name in overrides
                         else default_grid(constant))
-        plans.append(ConstantPlan(constant, plan_sweep([constant], [spec]), source))
+        plans.append(ConstantPlan(constant, plan_sweep([constant], [spec], incumbent=incumbent),
+                                  source))
     return plans
 
 
-def facts_of(constant: Constant) -> Facts:
+def facts_of(constant: Constant, default: float | None = None) -> Facts:
+    """What the verdict needs to know of ``constant``; ``default`` is the incumbent's value."""
     return Facts(constant=constant.name, tier=constant.tier,
-                 families=constant.reached_families, default=constant.default(),
+                 families=constant.reached_families,
+                 default=constant.default() if default is None else default,
                  search_low=constant.search_low, search_high=constant.search_high,
                  reachable=constant.reachable, reason=constant.reason)
 
@@ -125,14 +134,48 @@ def family_stream(family: str) -> int:
 
 
 def shared_seeds(families: Sequence[str], bank: BankSpec, *, batch: int | None,
-                 seed: int) -> dict[str, list[ScenarioSeed]]:
-    """The train scenarios every point of every constant sees, per family."""
-    return {f: sample_seeds(bank.pools(f)[0], batch=batch, study_seed=seed, trial_number=0,
-                            stream=family_stream(f)) for f in families}
+                 seed: int, size: int | None = None) -> dict[str, list[ScenarioSeed]]:
+    """The scenarios every point of every constant sees, per family: the train pool (or one
+    ``batch`` sample of it), extended to ``size`` with seeds of the extension bank."""
+    out = {}
+    for f in families:
+        train = sample_seeds(bank.pools(f)[0], batch=batch, study_seed=seed, trial_number=0,
+                             stream=family_stream(f))
+        extra = (size or 0) - len(train)
+        out[f] = train + (extension_bank(bank).prefix(f, extra) if extra > 0 else [])
+    return out
 
 
-def study_name(constant: Constant, bank: BankSpec, *, batch: int | None, seed: int) -> str:
+def extension_bank(bank: BankSpec) -> BankSpec:
+    """Seeds beyond the train pool for sensitivity: another base seed, so they are neither a
+    study's train seeds nor anybody's held-out ones."""
+    return BankSpec(size=MAX_SCENARIOS * 4, base_seed=bank.base_seed + EXTENSION_SEED_OFFSET)
+
+
+def look_sizes(bank: BankSpec, families: Sequence[str], *, batch: int | None,
+               most: int = MAX_SCENARIOS) -> list[int | None]:
+    """Scenarios per family at each look: the train pool, then doubling up to ``most``.
+
+    A ``--batch`` sample is one fixed look (it was asked for). Each look's CI is judged at
+    1 - 0.05 / looks (Bonferroni), so looking again until the CI clears the bar does not make a
+    borderline constant look decided by chance.
+    """
+    if batch is not None:
+        return [None]
+    first = min(len(bank.pools(f)[0]) for f in families)
+    sizes: list[int | None] = [None]
+    n = first * 2
+    while first < most and n <= most:
+        sizes.append(n)
+        n *= 2
+    return sizes
+
+
+def study_name(constant: Constant, bank: BankSpec, *, batch: int | None, seed: int,
+               incumbent: dict[str, float] | None = None, size: int | None = None) -> str:
     suffix = f"-batch{batch}s{seed}" if batch is not None else ""
+    suffix += f"-n{size}" if size else ""
+    suffix += f"-inc{names_hash(incumbent)}" if incumbent else ""
     return f"{KIND}:{constant.name}-{bank.tag}{suffix}"
 
 
@@ -150,23 +193,25 @@ class Prepared:
 
 
 def prepare(plan: ConstantPlan, *, storage: str, bank: BankSpec, batch: int | None,
-            seed: int) -> Prepared:
-    """Open (or resume) the constant's study and list its pending points."""
+            seed: int, size: int | None = None, confidence: float = CONFIDENCE) -> Prepared:
+    """Open (or resume) the constant's study at one look size and list its pending points."""
     families = plan.constant.reached_families
-    seeds = shared_seeds(families, bank, batch=batch, seed=seed)
+    seeds = shared_seeds(families, bank, batch=batch, seed=seed, size=size)
     sampled = batch is not None and any(batch < len(bank.pools(f)[0]) for f in families)
-    name = study_name(plan.constant, bank, batch=batch if sampled else None, seed=seed)
+    name = study_name(plan.constant, bank, batch=batch if sampled else None, seed=seed,
+                      incumbent=plan.sweep.incumbent, size=size)
     identity = {"constant": plan.constant.name, "seed": seed if sampled else None,
                 "batch": batch if sampled else None, "bank": bank.tag,
-                "families": list(families)}
+                "families": list(families), "incumbent": plan.sweep.incumbent}
     study = open_sweep_study(plan.sweep, storage=storage, study_name=name, identity=identity,
                              kind=KIND)
     fail_orphaned_trials(study)
     fail_stale_queue(study)
-    study.set_user_attr("facts", facts_of(plan.constant).to_attrs())
+    study.set_user_attr("facts", facts_of(plan.constant, plan.sweep.defaults[0]).to_attrs())
     study.set_user_attr("grid", plan.grid)
     study.set_user_attr("grid_source", plan.source)
     study.set_user_attr("scenarios", {f: [s.label for s in v] for f, v in seeds.items()})
+    study.set_user_attr("confidence", confidence)
     todo = pending_points(plan.sweep, trials_by_point(study, plan.sweep))
     return Prepared(plan=plan, study=study, seeds=seeds, todo=todo)
 
@@ -234,7 +279,8 @@ def read_result(study: optuna.Study, evaluated: set | None = None) -> ConstantSe
         default=facts.default, search_low=facts.search_low, search_high=facts.search_high,
         study_name=study.study_name, grid_source=str(attrs.get("grid_source", "")),
         scenarios={f: len(v) for f, v in labels.items()},
-        verdict=judge(facts, grid, stored, labels),
+        verdict=judge(facts, grid, stored, labels,
+                      confidence=float(attrs.get("confidence", CONFIDENCE))),
         popoto_spread=figure.spread if figure else None,
         popoto_best=figure.best if figure else None,
         evaluated=sum(point_key([v]) in evaluated for v in grid),
@@ -277,12 +323,35 @@ class SensitivityRun:
 
 def run_sensitivity(plans: Sequence[ConstantPlan], *, storage: str = DEFAULT_STORAGE,
                     seed: int = DEFAULT_SEED, batch: int | None = None,
-                    bank: BankSpec | None = None,
+                    bank: BankSpec | None = None, most: int = MAX_SCENARIOS,
                     on_progress: ProgressCallback | None = None) -> SensitivityRun:
-    """Evaluate every pending point of every constant, then judge each constant."""
+    """Judge every constant on the train pool; give each still-borderline constant more
+    scenarios (doubling, up to ``most`` per family) until its CI clears or misses the bar."""
     bank = bank or BankSpec()
     started = time.perf_counter()
-    prepared = [prepare(p, storage=storage, bank=bank, batch=batch, seed=seed) for p in plans]
+    families = sorted({f for p in plans for f in p.constant.reached_families})
+    sizes = look_sizes(bank, families, batch=batch, most=most) if plans else [None]
+    confidence = 1.0 - (1.0 - CONFIDENCE) / len(sizes)
+    results: dict[str, ConstantSensitivity] = {}
+    pending = list(plans)
+    for size in sizes:
+        prepared = [prepare(p, storage=storage, bank=bank, batch=batch, seed=seed, size=size,
+                            confidence=confidence) for p in pending]
+        _evaluate(prepared, on_progress)
+        for item in prepared:
+            results[item.plan.constant.name] = read_result(
+                item.study, {point_key(pt.values) for pt in item.todo})
+        pending = [p for p in pending
+                   if results[p.constant.name].verdict.status == "borderline"]
+        if not pending:
+            break
+    return SensitivityRun(date=datetime.date.today().isoformat(), storage=storage,
+                          bank=bank.tag, batch=batch, seed=seed,
+                          seconds=round(time.perf_counter() - started, 1),
+                          constants=[results[p.constant.name] for p in plans])
+
+
+def _evaluate(prepared: Sequence[Prepared], on_progress: ProgressCallback | None) -> None:
     total = sum(len(p.todo) for p in prepared)
     progress = on_progress or (lambda done, total: None)
     progress(0, total)
@@ -292,7 +361,3 @@ def run_sensitivity(plans: Sequence[ConstantPlan], *, storage: str = DEFAULT_STO
             run_point(item, point)
             done += 1
             progress(done, total)
-    results = [read_result(p.study, {point_key(pt.values) for pt in p.todo}) for p in prepared]
-    return SensitivityRun(date=datetime.date.today().isoformat(), storage=storage,
-                          bank=bank.tag, batch=batch, seed=seed,
-                          seconds=round(time.perf_counter() - started, 1), constants=results)

@@ -8,7 +8,9 @@ The curve is the equal-weight mean over families of each family's mean score; th
 max − min over the grid. Every point saw the same scenarios, so the spread's CI comes from a
 *paired* stratified bootstrap: one resample of scenarios per family is applied to every grid
 point at once, and max − min is recomputed. A max − min is biased upwards by noise, so the CI
-(not the spread alone) decides ``sensitive``.
+(not the spread alone) decides: ``sensitive`` when it lies above popoto's bar of 0.05, ``inert
+(below the bar)`` when it lies below, ``borderline`` only while it straddles the bar — the
+data cannot yet tell, and ``tuner sensitivity`` adds scenarios until they can.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ class Verdict:
 
 
 def judge(facts: Facts, grid: Sequence[Number], stored: Mapping[float, PointScores],
-          labels: Mapping[str, Sequence[str]], *, seed: int = STATS_SEED) -> Verdict:
+          labels: Mapping[str, Sequence[str]], *, seed: int = STATS_SEED,
+          confidence: float = CONFIDENCE) -> Verdict:
     """The verdict of one constant from its stored points (keyed by ``float(value)``)."""
     evaluated = [v for v in grid if float(v) in stored]
     matrices = score_matrices([stored[float(v)] for v in evaluated], labels)
@@ -121,14 +124,16 @@ def judge(facts: Facts, grid: Sequence[Number], stored: Mapping[float, PointScor
     spread = float(np.ptp(curve))
     spread_in = float(np.ptp(curve[inside])) if inside.sum() >= 2 else 0.0
     collapsed = _collapsed(matrices)
-    low, high = (0.0, 0.0) if collapsed else spread_ci(matrices, seed=seed)
-    status, why = classify(facts, spread, low, spread_in, collapsed)
+    low, high = (0.0, 0.0) if collapsed else spread_ci(matrices, seed=seed,
+                                                        confidence=confidence)
+    status, why = classify(facts, spread, low, spread_in, collapsed, high)
     best_values = [] if collapsed else _best(evaluated, curve)
     return Verdict(spread=spread, ci_low=low, ci_high=high, spread_in_range=spread_in,
                    status=status, why=why, best=best_text(best_values, evaluated, facts),
                    best_values=best_values, points=points, outside=outside,
                    notes=_notes(facts, collapsed, points),
-                   in_range=in_range_label(facts, matrices, inside, status, seed=seed))
+                   in_range=in_range_label(facts, matrices, inside, status, seed=seed,
+                                           confidence=confidence))
 
 
 def _collapsed(matrices: Mapping[str, np.ndarray]) -> bool:
@@ -138,7 +143,7 @@ def _collapsed(matrices: Mapping[str, np.ndarray]) -> bool:
 
 
 def in_range_label(facts: Facts, matrices: Mapping[str, np.ndarray], inside: np.ndarray,
-                   status: str, *, seed: int) -> str | None:
+                   status: str, *, seed: int, confidence: float = CONFIDENCE) -> str | None:
     """The status of the in-range points alone, when out-of-range points change the verdict.
 
     popoto's grids reach values where a constant loses its meaning (a weaken factor above 1);
@@ -150,8 +155,9 @@ def in_range_label(facts: Facts, matrices: Mapping[str, np.ndarray], inside: np.
     subset = {f: m[inside] for f, m in matrices.items()}
     collapsed = _collapsed(subset)
     spread = float(np.ptp(_curve(subset)))
-    low = 0.0 if collapsed else spread_ci(subset, seed=seed)[0]
-    label = "{} ({})".format(*classify(facts, spread, low, spread, collapsed))
+    low, high = (0.0, 0.0) if collapsed else spread_ci(subset, seed=seed,
+                                                        confidence=confidence)
+    label = "{} ({})".format(*classify(facts, spread, low, spread, collapsed, high))
     label = label.replace(" ()", "")
     return None if label == status else label
 
@@ -173,7 +179,8 @@ def _curve(matrices: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def spread_ci(matrices: Mapping[str, np.ndarray], *, seed: int = STATS_SEED,
-              resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+              resamples: int = BOOTSTRAP_RESAMPLES,
+              confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Percentile CI of max − min of the curve: scenarios resampled within each family, the
     same resample for every grid point (the points are paired by scenario)."""
     rng = np.random.default_rng(seed)
@@ -182,23 +189,29 @@ def spread_ci(matrices: Mapping[str, np.ndarray], *, seed: int = STATS_SEED,
     for matrix in used:
         picks = rng.integers(0, matrix.shape[1], size=(resamples, matrix.shape[1]))
         total += matrix[:, picks].mean(axis=2) / len(used)
-    tail = (1.0 - CONFIDENCE) / 2
+    tail = (1.0 - confidence) / 2
     low, high = np.quantile(np.ptp(total, axis=0), [tail, 1.0 - tail])
     return float(low), float(high)
 
 
 def classify(facts: Facts, spread: float, ci_low: float, spread_in: float,
-             collapsed: bool) -> tuple[str, str]:
-    """Status and, for inert constants, why; checked in this order."""
+             collapsed: bool, ci_high: float | None = None) -> tuple[str, str]:
+    """Status and, for inert constants, why; checked in this order.
+
+    The CI decides against popoto's bar: above it ``sensitive``, below it ``inert (below the
+    bar)``; ``borderline`` means only that the CI still straddles the bar.
+    """
     if collapsed:
         return "inert", "collapsed" if facts.reachable else "dead alias"
     if spread_in <= TINY < spread:
         return "inert", "effect outside the range"
     if spread > SENSITIVE and ci_low > SENSITIVE:
         return "sensitive", ""
-    if spread > TINY:
-        return "borderline", ""
-    return "inert", "tiny"
+    if spread <= TINY:
+        return "inert", "tiny"
+    if ci_high is not None and ci_high < SENSITIVE:
+        return "inert", "below the bar"
+    return "borderline", ""
 
 
 def _point(facts: Facts, value: Number, stored: PointScores | None,

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tuner.sensitivity.popoto_sweep import POPOTO_SWEEP_DATE
-from tuner.sensitivity.run import ConstantSensitivity, SensitivityRun
+from tuner.sensitivity.run import MAX_SCENARIOS, ConstantSensitivity, SensitivityRun
 from tuner.sensitivity.stats import SENSITIVE, TINY, fmt
 
-HEADERS = ("constant", "tier", "families", "our spread [95% CI]", "status",
+HEADERS = ("constant", "tier", "families", "scenarios", "our spread [CI]", "status",
            f"popoto's spread ({POPOTO_SWEEP_DATE})", "popoto's best", "our best value")
 
 
@@ -29,7 +29,9 @@ def popoto_spread_text(row: ConstantSensitivity) -> str:
 
 
 def cells(row: ConstantSensitivity) -> list[str]:
-    return [f"`{row.constant}`", str(row.tier), str(len(row.families)), spread_text(row),
+    per_family = max(row.scenarios.values()) if row.scenarios else 0
+    return [f"`{row.constant}`", str(row.tier), str(len(row.families)), str(per_family),
+            spread_text(row),
             row.verdict.label, popoto_spread_text(row), row.popoto_best or "-",
             row.verdict.best]
 
@@ -68,7 +70,8 @@ def _num(value: float | None) -> str:
 
 def header_lines(run: SensitivityRun) -> list[str]:
     pool = (f"a fixed sample of {run.batch} train scenarios per family (seed {run.seed})"
-            if run.batch is not None else "every train scenario of each family")
+            if run.batch is not None else "every train scenario of each family, more while "
+            "a CI straddles the bar")
     evaluated = sum(r.evaluated for r in run.constants)
     points = sum(len(r.verdict.points) for r in run.constants)
     return [
@@ -76,8 +79,10 @@ def header_lines(run: SensitivityRun) -> list[str]:
         f"  points {points}: {evaluated} evaluated now, {points - evaluated} resumed; "
         f"{run.seconds:.0f} s this run; storage {run.storage}",
         f"  spread = max − min over the grid of the equal-weight family mean of each family's "
-        f"metric; 95% CI: paired stratified bootstrap over scenarios. sensitive: spread and CI "
-        f"low > {SENSITIVE:g}; borderline: spread > {TINY:g}; inert otherwise.",
+        f"metric; CI: paired stratified bootstrap over scenarios, 95% over all looks "
+        f"(Bonferroni). sensitive: CI above {SENSITIVE:g}; inert: CI below {SENSITIVE:g}, "
+        f"spread <= {TINY:g}, or nothing changed; borderline: the CI still straddles "
+        f"{SENSITIVE:g} at {MAX_SCENARIOS} scenarios per family.",
         "",
     ]
 

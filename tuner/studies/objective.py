@@ -37,6 +37,32 @@ def suggest_value(trial: optuna.Trial, constant: Constant) -> float | int:
     )
 
 
+GRID_POINTS = 5  # values spanning the search space, scored on the whole train pool
+GRID_ATTR = "grid"  # user attr of an enqueued grid trial
+
+
+def grid_values(constant: Constant, points: int = GRID_POINTS) -> list[float]:
+    """``points`` values spread over the search space at the centres of equal cells (10%,
+    30%, ..., 90% of the width for 5; in log space on log ranges).
+
+    Fixed by the catalog alone, before any data: a study starts from them (scored on the whole
+    train pool, so they are exact train estimates) and certificates bound their gains. Cell
+    centres rather than edges: a grid point on the edge would make the study's best sit "at
+    bound" whenever the edge merely wins on train.
+    """
+    low, high = constant.search_low, constant.search_high
+    fractions = (np.arange(points) + 0.5) / points
+    if constant.log:
+        values = np.exp(np.log(low) + fractions * (np.log(high) - np.log(low)))
+    else:
+        values = low + fractions * (high - low)
+    if constant.is_int:
+        values = np.unique(np.round(values))
+    elif constant.step:
+        values = np.unique(low + np.round((values - low) / constant.step) * constant.step)
+    return [float(f"{float(v):.4g}") for v in values]
+
+
 def with_value(baseline: Mapping[Constant, float], constant: Constant,
                value: float) -> dict[Constant, float]:
     """The carried-forward baseline with ``constant`` set to ``value``."""
@@ -62,9 +88,11 @@ class ConstantObjective:
     def baseline_value(self) -> float:
         return self.baseline.get(self.constant, self.constant.default())
 
-    def seeds_for(self, trial_number: int) -> dict[str, list[ScenarioSeed]]:
-        """The trial's sample in every family (one sampling stream per family)."""
-        per_family = batch_per_family(self.batch, len(self.train_pools))
+    def seeds_for(self, trial_number: int, *, whole: bool = False
+                  ) -> dict[str, list[ScenarioSeed]]:
+        """The trial's sample in every family (one sampling stream per family); the whole
+        train pools for a grid trial."""
+        per_family = None if whole else batch_per_family(self.batch, len(self.train_pools))
         return {
             family: sample_seeds(pool, batch=per_family, study_seed=self.study_seed,
                                  trial_number=trial_number, stream=index)
@@ -76,9 +104,9 @@ class ConstantObjective:
         values = with_value(self.baseline, self.constant, self.baseline_value)
         return {f: evaluate_values(values, pool) for f, pool in self.train_pools.items()}
 
-    def score(self, value: float, trial_number: int) -> PairedScore:
+    def score(self, value: float, trial_number: int, *, whole: bool = False) -> PairedScore:
         """Evaluate ``value`` paired against the baseline on trial ``trial_number``'s sample."""
-        seeds = self.seeds_for(trial_number)
+        seeds = self.seeds_for(trial_number, whole=whole)
         values = with_value(self.baseline, self.constant, value)
         return PairedScore.build(
             {f: evaluate_values(values, s) for f, s in seeds.items()},
@@ -87,7 +115,7 @@ class ConstantObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         value = suggest_value(trial, self.constant)
-        score = self.score(value, trial.number)
+        score = self.score(value, trial.number, whole=bool(trial.user_attrs.get(GRID_ATTR)))
         score.record(trial)
         return score.value
 

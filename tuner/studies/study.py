@@ -8,6 +8,7 @@ score is *collapsed*: the constant showed no signal, and no "best value" is repo
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -18,15 +19,17 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.catalog import Constant
+from tuner.catalog.incumbent import incumbent_names
 from tuner.defaults import DEFAULT_BATCH, DEFAULT_SEED, DEFAULT_STORAGE, DEFAULT_TRIALS
 from tuner.evaluation.engine import BankSpec
 from tuner.infra.urls import mask_url
 from tuner.studies.contract import ContractDriftError, check_contract
-from tuner.studies.objective import ConstantObjective
+from tuner.studies.objective import GRID_ATTR, GRID_POINTS, ConstantObjective, grid_values
 from tuner.studies.storage import open_storage, run_to_total
 
 COLLAPSE_SPREAD = 1e-9
-STUDY_IDENTITY_ATTRS = ("constant", "seed", "batch", "bank", "objective", "families")
+STUDY_IDENTITY_ATTRS = ("constant", "seed", "batch", "bank", "objective", "families",
+                        "incumbent")
 OBJECTIVE_KIND = "paired-family-mean-ndcg@5"  # what a trial's value means (see objective.py)
 
 
@@ -65,9 +68,19 @@ class StudySummary:
         return {**asdict(self), "improvement": self.improvement}
 
 
-def study_name_for(constant: Constant, bank: BankSpec) -> str:
-    """Stable per constant and bank, so running the same command again resumes the study."""
-    return f"{constant.name}@{constant.family}-{bank.tag}"
+def study_name_for(constant: Constant, bank: BankSpec,
+                   incumbent: Mapping[Constant, float] | None = None) -> str:
+    """Stable per constant, bank and incumbent, so the same command again resumes the study."""
+    name = f"{constant.name}@{constant.family}-{bank.tag}"
+    return name + (f"-inc{incumbent_hash(incumbent)}" if incumbent else "")
+
+
+def incumbent_hash(incumbent: Mapping[Constant, float] | None) -> str:
+    """A short stable hash of an incumbent ("" for popoto's own defaults)."""
+    if not incumbent:
+        return ""
+    text = ",".join(f"{name}={value!r}" for name, value in incumbent_names(incumbent).items())
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def ensure_sqlite_dir(storage: str) -> None:
@@ -85,20 +98,26 @@ def open_study(
     seed: int = DEFAULT_SEED,
     batch: int | None = DEFAULT_BATCH,
     bank: BankSpec | None = None,
+    baseline: Mapping[Constant, float] | None = None,
 ) -> optuna.Study:
-    """Create the study, or load it when it exists and was made with the same settings."""
+    """Create the study, or load it when it exists and was made with the same settings.
+
+    ``baseline`` is the incumbent the study compares against; it is part of the study's
+    identity, so a study is never resumed against another incumbent.
+    """
     bank = bank or BankSpec()
     ensure_sqlite_dir(storage)
-    name = study_name or study_name_for(constant, bank)
+    name = study_name or study_name_for(constant, bank, baseline)
     study = optuna.create_study(
         study_name=name,
         storage=open_storage(storage),
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=GRID_POINTS + 1),
         load_if_exists=True,
     )
     identity = {"constant": constant.name, "seed": seed, "batch": batch, "bank": bank.tag,
-                "objective": OBJECTIVE_KIND, "families": list(constant.reached_families)}
+                "objective": OBJECTIVE_KIND, "families": list(constant.reached_families),
+                "incumbent": incumbent_names(baseline or {})}
     check_identity(study, identity)
     try:
         check_contract(study, constant)
@@ -146,6 +165,20 @@ def enqueue_default(study: optuna.Study, constant: Constant, default: float) -> 
     study.enqueue_trial({constant.name: default})
 
 
+GRID_ORDER = (2, 0, 4, 1, 3)  # centre first, then outwards: a short study still spans the range
+
+
+def enqueue_grid(study: optuna.Study, constant: Constant, default: float, *, room: int) -> None:
+    """Queue up to ``room`` grid values (``objective.grid_values``) after the default: each is
+    scored on the whole train pool, so the study starts from exact estimates spread over the
+    range. Never more than the study's total asks for, so nothing is left queued."""
+    grid = grid_values(constant)
+    ordered = [grid[i] for i in GRID_ORDER if i < len(grid)] + grid[len(GRID_ORDER):]
+    for value in [v for v in ordered if v != default][:max(0, room)]:
+        study.enqueue_trial({constant.name: value}, user_attrs={GRID_ATTR: True},
+                            skip_if_exists=True)
+
+
 def completed(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
@@ -172,9 +205,11 @@ def run_study(
     baseline = dict(baseline or {})
     default = baseline.get(constant, constant.default())
     study = open_study(
-        constant, storage=storage, study_name=study_name, seed=seed, batch=batch, bank=bank
+        constant, storage=storage, study_name=study_name, seed=seed, batch=batch, bank=bank,
+        baseline=baseline,
     )
     enqueue_default(study, constant, default)
+    enqueue_grid(study, constant, default, room=trials - 1)
     objective = ConstantObjective(
         constant=constant, train_pools=train_pools(constant, bank), study_seed=seed,
         batch=batch, baseline=baseline,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -118,7 +118,8 @@ class SweepPlan:
 
     constants: tuple[Constant, ...]
     points: tuple[GridPoint, ...]
-    defaults: tuple[Number, ...]
+    defaults: tuple[Number, ...]  # the baseline row: the incumbent's values (popoto's default)
+    context: tuple[tuple[Constant, float], ...] = ()  # the incumbent's other values, applied
 
     @property
     def names(self) -> list[str]:
@@ -132,7 +133,15 @@ class SweepPlan:
         return dict(zip(self.names, point.values, strict=True))
 
     def mapping(self, point: GridPoint) -> dict[Constant, Number]:
-        return dict(zip(self.constants, point.values, strict=True))
+        """The values one point applies: the incumbent, with the swept constants set."""
+        return {**dict(self.context), **dict(zip(self.constants, point.values, strict=True))}
+
+    @property
+    def incumbent(self) -> dict[str, float]:
+        """Every incumbent value in force (the swept constants' baseline included)."""
+        swept = {c.name: v for c, v in zip(self.constants, self.defaults, strict=True)
+                 if v != _as_number(c, c.default())}
+        return {**{c.name: v for c, v in self.context}, **swept}
 
     def distributions(self) -> dict[str, BaseDistribution]:
         """One distribution per constant spanning every grid value, so no fixed param warns."""
@@ -147,9 +156,16 @@ class SweepPlan:
 
 
 def plan_sweep(
-    constants: Sequence[Constant], specs: Sequence[str], *, cap: int = GRID_CAP
+    constants: Sequence[Constant], specs: Sequence[str], *, cap: int = GRID_CAP,
+    incumbent: Mapping[Constant, float] | None = None,
 ) -> SweepPlan:
-    """Check and build the grid; refuses bad input and over-cap grids before anything runs."""
+    """Check and build the grid; refuses bad input and over-cap grids before anything runs.
+
+    The baseline row (every delta is against it) is the incumbent's value of each swept
+    constant, popoto's default where the incumbent has none; the incumbent's other values are
+    applied at every point.
+    """
+    incumbent = dict(incumbent or {})
     if len(constants) != len(specs):
         raise SweepSpecError(
             f"got {len(constants)} --constant but {len(specs)} --values; give one --values "
@@ -167,9 +183,11 @@ def plan_sweep(
             "use fewer values or a larger step"
         )
     columns = [_column(c, axis) for c, axis in zip(constants, axes, strict=True)]
-    defaults = tuple(_as_number(c, c.default()) for c in constants)
+    defaults = tuple(_as_number(c, incumbent.get(c, c.default())) for c in constants)
+    context = tuple(sorted(((c, v) for c, v in incumbent.items() if c not in constants),
+                           key=lambda cv: cv[0].name))
     return SweepPlan(constants=tuple(constants), points=_with_baseline(columns, defaults),
-                     defaults=defaults)
+                     defaults=defaults, context=context)
 
 
 def _check_distinct(constants: Sequence[Constant]) -> None:

@@ -13,6 +13,7 @@ This module *runs* a sweep as an Optuna study. The grid it runs is planned by
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -38,8 +39,15 @@ ProgressCallback = Callable[[int, int], None]
 
 
 def sweep_study_name(plan: SweepPlan, bank: BankSpec) -> str:
-    """Stable per constants and bank, so rerunning (even with a wider grid) resumes."""
-    return f"sweep:{'+'.join(plan.names)}@{plan.family}-{bank.tag}"
+    """Stable per constants, bank and incumbent, so rerunning (even with a wider grid)
+    resumes."""
+    name = f"sweep:{'+'.join(plan.names)}@{plan.family}-{bank.tag}"
+    return name + (f"-inc{names_hash(plan.incumbent)}" if plan.incumbent else "")
+
+
+def names_hash(values: dict[str, float]) -> str:
+    text = ",".join(f"{k}={v!r}" for k, v in sorted(values.items()))
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def sweep_seeds(
@@ -162,7 +170,8 @@ def run_sweep(
     seeds = sweep_seeds(train, batch=batch, seed=seed)
     name = study_name or sweep_study_name(plan, bank)
     identity = {"constant": "+".join(plan.names), "seed": seed if sampled else None,
-                "batch": batch if sampled else None, "bank": bank.tag}
+                "batch": batch if sampled else None, "bank": bank.tag,
+                "incumbent": plan.incumbent}
     study = open_sweep_study(plan, storage=storage, study_name=name, identity=identity)
     fail_orphaned_trials(study)
     fail_stale_queue(study)

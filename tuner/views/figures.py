@@ -37,7 +37,7 @@ def validation_lines(v: ValidationView | None) -> list[str]:
         return ["not validated yet (run `tuner validate` or `tuner ratchet`)"]
     lines = [f"{v.decision} ({v.reason}): {v.detail}"]
     if v.collapsed:
-        return lines
+        return lines + ([f"certificate: {v.certificate}"] if v.certificate else [])
     lines.append(f"proposal {fmt(v.proposal)} vs default {fmt(v.default)}; "
                  f"train Δ {fmt(v.train_delta, '+.4f')} on the whole train pool")
     if v.mean is None:
@@ -52,6 +52,8 @@ def validation_lines(v: ValidationView | None) -> list[str]:
         lines.append("by family: " + ", ".join(f"{f} {d:+.4f}" for f, d in v.family_deltas))
     if v.margin_from is not None:
         lines.append(f"margin: moved from {fmt(v.margin_from)} away from a cliff")
+    if v.certificate:
+        lines.append(f"certificate: {v.certificate}")
     return lines
 
 

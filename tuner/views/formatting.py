@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuner.catalog import Catalog, Constant
 
@@ -120,27 +120,34 @@ def study_summary_text(summary: StudySummary, *, redis: str) -> str:
 
 
 def validation_text(result: ValidationResult) -> str:
-    """The validator's verdict in a few lines."""
+    """The validator's verdict in a few lines: the stages it went through, and a certificate
+    when nothing was accepted."""
     r = result
     lines = [f"VALIDATION {r.constant}: {r.decision.label} ({r.decision.reason.value})",
              f"  {r.decision.detail}"]
-    if r.collapsed:
-        return "\n".join(lines)
-    lines += [
-        f"  proposal   {fmt_value(r.proposal)} (best of {len(r.candidates)} re-scored on the "
-        f"whole train pools) vs default {fmt_value(r.default)}",
-        f"  train      {r.train_delta:+.4f} (equal weight over {len(r.families or [])} families)",
-    ]
-    if r.margin_from is not None:
-        lines.append(f"  margin     moved from {fmt_value(r.margin_from)} away from a cliff")
-    v = r.validation
-    if v is None:
-        lines.append("  validation not looked at: refused on train evidence")
-        return "\n".join(lines)
-    lines.append(f"  validation {v.mean:+.4f} [{v.ci_low:+.4f}, {v.ci_high:+.4f}] over {v.n} "
-                 f"held-out scenarios; sign-flip p {v.p_value:.3g} vs alpha "
-                 f"{r.evidence.alpha:.3g}")
-    for family, fc in v.families.items():
-        lines.append(f"    {family:18} {fc.mean:+.4f} over {fc.n} (p gain {fc.p_value:.3g}, "
-                     f"p harm {fc.p_harm:.3g})")
+    if not r.collapsed:
+        lines += [
+            f"  proposal   {fmt_value(r.proposal)} (best of {len(r.candidates)} re-scored on "
+            f"the whole train pools) vs incumbent {fmt_value(r.default)}",
+            f"  train      {r.train_delta:+.4f} (equal weight over {len(r.families or [])} "
+            "families)",
+        ]
+        if r.margin_from is not None:
+            lines.append(f"  margin     moved from {fmt_value(r.margin_from)} away from a cliff")
+        if r.screen is None:
+            lines.append("  held-out   not looked at: refused on train evidence")
+    for stage in (r.screen, r.confirmation):
+        if stage is not None:
+            lines += stage_lines(stage)
+    if r.certificate is not None:
+        lines.append(f"  certificate {r.certificate.text()}")
     return "\n".join(lines)
+
+
+def stage_lines(stage: Any) -> list[str]:
+    """A screen's or confirmation's deciding look, and each family's delta there."""
+    lines = [f"  {stage.stage:10} {stage.outcome}: {stage.mean:+.4f} [{stage.ci_low:+.4f}, "
+             f"{stage.ci_high:+.4f}] over {stage.n} scenarios, p {stage.p_value:.3g} "
+             f"(look {stage.accepted_at or len(stage.looks)} of {stage.planned_looks})"]
+    lines += [f"    {family:18} {delta:+.4f}" for family, delta in stage.families.items()]
+    return lines

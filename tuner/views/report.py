@@ -210,11 +210,23 @@ def ledger_section(data: ReportData) -> list[str]:
         rows.append([name, f"{fmt(r['default'])} → {fmt(r['proposal'])}",
                      decision_span(r["decision"]), r["reason"], fmt(r["train_delta"], "+.4f"),
                      delta_ci(r["validation_delta"], r["ci_low"], r["ci_high"]),
-                     r["validation_scenarios"], r["trials"], r["study_name"], r["date"]])
-    headers = ["constant", "default → proposal", "decision", "reason", "train Δ",
-               "validation Δ [95% CI]", "held-out", "trials", "study", "date"]
+                     r["validation_scenarios"], certificate_cell(r), r["trials"],
+                     r["study_name"], r["date"]])
+    headers = ["constant", "incumbent → proposal", "decision", "reason", "train Δ",
+               "screen Δ [95% CI]", "held-out", "certificate (max gain)", "trials", "study",
+               "date"]
     return [paragraph(f"Ledger {data.ledger_name}, in decision order.", "note"),
             table(headers, rows), "<h3>Joint check</h3>", *joint_section(data.joint)]
+
+
+def certificate_cell(record: dict) -> str:
+    """The bound on any value's gain for a constant not accepted ('-' for an accepted one)."""
+    cert = record.get("certificate") or {}
+    if not cert:
+        return "-"
+    if cert.get("collapsed"):
+        return "0 (nothing changed)"
+    return f"≤ {max(cert['bound'], 0.0):.4f} ({len(cert.get('values', []))} values)"
 
 
 def joint_section(joint: dict | None) -> list[str]:
@@ -280,7 +292,9 @@ def ledger_record_text(record: dict) -> Html:
         text += (f"; {fmt(r['default'])} → {fmt(r['proposal'])}, validation {delta} on "
                  f"{r['validation_scenarios']} held-out scenarios")
     text += f" ({r['date']})"
-    return Html(f"<p>{decision_span(r['decision'])}{escape(text)}</p>")
+    certificate = (r.get("certificate") or {}).get("text")
+    extra = f"<p>Certificate: {escape(certificate)}</p>" if certificate else ""
+    return Html(f"<p>{decision_span(r['decision'])}{escape(text)}</p>{extra}")
 
 
 def studies_table(constant: ConstantView) -> Html:

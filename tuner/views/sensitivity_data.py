@@ -71,8 +71,21 @@ def load_grid_studies(handle: optuna.storages.BaseStorage, summaries: Sequence[S
                                            study.get_trials(deepcopy=False)))
         elif "facts" in summary.user_attrs:
             grids.sensitivity.append(read_result(study))
+    grids.sensitivity = _largest_look(grids.sensitivity)
     grids.sensitivity.sort(key=_sensitivity_order)
     return grids
+
+
+def _largest_look(rows: Sequence[ConstantSensitivity]) -> list[ConstantSensitivity]:
+    """One row per constant and incumbent: the look with the most scenarios (the verdict
+    ``tuner sensitivity`` ended on)."""
+    best: dict[tuple, ConstantSensitivity] = {}
+    for row in rows:
+        key = (row.constant, row.study_name.split("-inc")[-1] if "-inc" in row.study_name
+               else "")
+        if key not in best or sum(row.scenarios.values()) > sum(best[key].scenarios.values()):
+            best[key] = row
+    return list(best.values())
 
 
 def _sensitivity_order(row: ConstantSensitivity) -> tuple:

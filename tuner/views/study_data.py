@@ -63,6 +63,7 @@ class ValidationView:
     p_value: float | None = None
     alpha: float | None = None
     family_deltas: tuple[tuple[str, float], ...] = ()
+    certificate: str | None = None  # for a value not accepted: the bound on any gain
 
     @property
     def accepted(self) -> bool:
@@ -166,6 +167,7 @@ def validation_view(data: dict | None) -> ValidationView | None:
         alpha=_num((data.get("evidence") or {}).get("alpha")),
         family_deltas=tuple((str(f), float(fc["mean"]))
                             for f, fc in (held_out.get("families") or {}).items()),
+        certificate=str((data.get("certificate") or {}).get("text") or "") or None,
     )
 
 

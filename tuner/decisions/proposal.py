@@ -1,0 +1,173 @@
+"""The train side of a decision: from a finished study to one proposal, or a train refusal.
+
+Everything that *chooses* happens on train seeds, so the held-out scenarios are never used to
+pick a value:
+1. Proposal: the top few trials (by their paired objective) are re-scored on the whole train
+   pool of every reached family; the best of those is proposed.
+2. Cliff safety: the proposal +/- 10% of the search range is probed; a drop of 0.15 or more on
+   either side is a cliff. The nearest value further from the cliff that is itself cliff-free
+   and still beats the incumbent on train is proposed instead ("margin").
+3. Train-side refusals (collapsed, train regression, at a search edge, cliff) end here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import optuna
+
+from tuner.catalog import Constant
+from tuner.decisions.comparison import FamilyScorer
+from tuner.decisions.gate import Decision, GateEvidence, train_refusal
+from tuner.evaluation.engine import BankSpec
+from tuner.studies.study import completed, is_collapsed
+
+CLIFF_DROP = 0.15
+PROBE_FRACTION = 0.10
+MARGIN_STEPS = 3
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Proposal:
+    """What train says about one constant: the value to test on held-out seeds, or why not."""
+
+    constant: Constant
+    incumbent: dict[Constant, float]  # the whole incumbent (every comparison's baseline)
+    default: float  # the constant's incumbent value
+    value: float | None
+    collapsed: bool
+    trials: int
+    candidates: list[dict] = field(default_factory=list)
+    train_default: float | None = None
+    train_proposal: float | None = None
+    train_delta: float = 0.0
+    cliff: dict = field(default_factory=dict)
+    margin_from: float | None = None
+    train_family_deltas: dict[str, float] = field(default_factory=dict)
+    evidence: GateEvidence | None = None
+    refusal: Decision | None = None
+    train: FamilyScorer | None = None
+
+    @property
+    def families(self) -> list[str]:
+        return list(self.constant.reached_families)
+
+    @property
+    def values(self) -> dict[Constant, float]:
+        """The incumbent with the proposal in place of the constant's value."""
+        assert self.value is not None
+        return {**self.incumbent, self.constant: self.value}
+
+
+def probe_points(constant: Constant, value: float) -> list[float]:
+    """value -/+ 10% of the search range (in log space for log ranges), inside the range."""
+    low, high = constant.search_low, constant.search_high
+    points = []
+    for sign in (-1, 1):
+        if constant.log:
+            probe = value * ((high / low) ** PROBE_FRACTION) ** sign
+        else:
+            probe = value + sign * PROBE_FRACTION * (high - low)
+        probe = min(max(probe, low), high)
+        if constant.is_int:
+            probe = float(round(probe))
+        if not math.isclose(probe, value):
+            points.append(probe)
+    return points
+
+
+def find_cliff(constant: Constant, value: float, train: FamilyScorer) -> float | None:
+    """The probed neighbour where mean nDCG@5 drops by CLIFF_DROP or more, if any."""
+    here = train(value)
+    drops = [(here - train(p), p) for p in probe_points(constant, value)]
+    cliffs = [p for drop, p in sorted(drops, reverse=True) if drop >= CLIFF_DROP]
+    return cliffs[0] if cliffs else None
+
+
+def margin_candidates(constant: Constant, value: float, cliff: float) -> list[float]:
+    """Values stepping away from the cliff, 10% of the range at a time, inside the range."""
+    away = 1 if cliff < value else -1
+    out, current = [], value
+    for _ in range(MARGIN_STEPS):
+        nxt = [p for p in probe_points(constant, current) if (p - current) * away > 0]
+        if not nxt:
+            break
+        current = nxt[0]
+        out.append(current)
+    return out
+
+
+def shift_from_cliff(constant: Constant, proposal: float, cliff: float, train: FamilyScorer,
+                     default: float) -> float | None:
+    """The nearest value away from the cliff that is cliff-free and beats the default on train.
+
+    Chosen on train only, so moving away from a cliff never costs a validation look.
+    """
+    for candidate in margin_candidates(constant, proposal, cliff):
+        if find_cliff(constant, candidate, train) is None and train(candidate) > train(default):
+            return candidate
+    return None
+
+
+def choose_proposal(
+    done: list[optuna.trial.FrozenTrial], constant: Constant, train: FamilyScorer, top: int
+) -> tuple[float, list[dict]]:
+    """Re-score the top ``top`` distinct values on the whole train pool; best one wins."""
+    ranked = sorted(done, key=lambda t: (-t.value, t.number))
+    values: list[float] = []
+    for trial in ranked:
+        value = trial.params[constant.name]
+        if value not in values:
+            values.append(value)
+        if len(values) == top:
+            break
+    candidates = [{"value": v, "train": train(v)} for v in values]
+    best = max(candidates, key=lambda c: c["train"])
+    return best["value"], candidates
+
+
+def nearest_bound(constant: Constant, value: float) -> str:
+    low, high = constant.search_low, constant.search_high
+    return "lower" if abs(value - low) <= abs(high - value) else "upper"
+
+
+def propose(study: optuna.Study, constant: Constant, *, bank: BankSpec,
+            incumbent: Mapping[Constant, float], top: int,
+            progress: Progress | None = None) -> Proposal:
+    """Choose the value to test on held-out seeds, on train only; refuse what train refuses."""
+    say = progress or (lambda _message: None)
+    incumbent = dict(incumbent)
+    default = incumbent.get(constant, constant.default())
+    done = completed(study)
+    if not done or is_collapsed(done):
+        evidence = GateEvidence(collapsed=True, train_delta=0.0, validated=False)
+        return Proposal(constant, incumbent, default, None, True, len(done), evidence=evidence,
+                        refusal=train_refusal(evidence))
+    families = list(constant.reached_families)
+    train = FamilyScorer(constant, {f: bank.pools(f)[0] for f in families}, incumbent)
+    say(f"re-scoring the top {top} values on the train pools of {len(families)} families")
+    value, candidates = choose_proposal(done, constant, train, top)
+    say("probing for cliffs on train")
+    cliff, margin_from = find_cliff(constant, value, train), None
+    if cliff is not None:
+        shifted = shift_from_cliff(constant, value, cliff, train, default)
+        if shifted is not None:
+            margin_from, value, cliff = value, shifted, None
+    train_delta = train(value) - train(default)
+    evidence = GateEvidence(
+        collapsed=False, train_delta=train_delta, validated=False, cliff_at=cliff,
+        margin_from=margin_from, edge_distance=constant.edge_distance(value),
+        bound=nearest_bound(constant, value))
+    by_value, by_default = train.per_family(value), train.per_family(default)
+    return Proposal(
+        constant, incumbent, default, value, False, len(done), candidates=candidates,
+        train_default=train(default), train_proposal=train(value), train_delta=train_delta,
+        cliff={"probes": {str(p): train(p) for p in probe_points(constant, value)},
+               "cliff_at": cliff, "drop": CLIFF_DROP},
+        margin_from=margin_from,
+        train_family_deltas={f: by_value[f] - by_default[f] for f in families},
+        evidence=evidence, refusal=train_refusal(evidence), train=train)
