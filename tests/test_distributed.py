@@ -1,8 +1,9 @@
 """Many workers on one study: exact study-wide totals, and a SIGKILLed worker's trial retried.
 
 On the machine's real PostgreSQL (Optuna's RDB storage with heartbeats) and real Redis
-(Optuna's journal over JournalRedisBackend, with tuner's own heartbeat). Each worker is a
-separate ``tuner worker`` process with its own embedded Redis for scenarios.
+(Optuna's journal over JournalRedisBackend, with tuner's own heartbeat, under a key prefix of
+its own). Each worker is a separate ``tuner worker`` process with its own embedded Redis for
+scenarios.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import optuna
@@ -65,6 +67,8 @@ def wait_for_running_trial(storage: str, timeout: float = 120) -> None:
 
 @pytest.fixture
 def journal_storage():
+    """A journal under a prefix of its own: other test runs and users of the same database
+    keep their keys, and only this journal's keys are deleted afterwards."""
     import redis
 
     try:
@@ -74,12 +78,15 @@ def journal_storage():
     except Exception as exc:  # noqa: BLE001
         reachable, why = False, str(exc)
     require_server(reachable, f"a real Redis at {JOURNAL_URL}", why)
-    client.flushdb()  # the tests' own database
-    yield JOURNAL_URL
+    prefix = f"tuner-test-{uuid.uuid4().hex}"
+    yield f"{JOURNAL_URL}?prefix={prefix}"
     from tuner.storage import open_storage
 
     open_storage.cache_clear()
-    client.flushdb()
+    own = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    assert own, "the journal must have been written under its prefix"
+    client.delete(*own)
+    client.close()
 
 
 @pytest.mark.parametrize("backend", ["pg_storage", "journal_storage"])
