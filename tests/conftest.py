@@ -7,6 +7,7 @@ fail instead when ``CI`` is set, so CI can never pass by skipping them.
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from tuner.infra.redis_server import RedisUnavailableError, check_server, redis_target
 
 REAL_REDIS_URL = os.environ.get("TUNER_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+PG_ADMIN = os.environ.get("TUNER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Commands run in-process unless a test asks for workers (tests/test_workers.py does).
 os.environ.setdefault("TUNER_WORKERS", "1")
 # and keep results in the process only, unless a test asks for the disk cache.
@@ -71,6 +73,29 @@ def real_redis_url():
         reachable, why = False, str(exc)
     require_server(reachable, f"a real Redis >= 6.2 at {REAL_REDIS_URL}", why)
     return REAL_REDIS_URL
+
+
+@pytest.fixture
+def pg_storage():
+    """A fresh, uniquely named database on the real PostgreSQL, dropped afterwards."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True)
+        reachable, why = True, ""
+    except Exception as exc:  # noqa: BLE001 - driver missing or server down
+        reachable, why = False, str(exc).strip()
+    require_server(reachable, f"PostgreSQL at {PG_ADMIN}", why)
+    name = f"tuner_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    from tuner.studies.storage import open_storage
+
+    open_storage.cache_clear()
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
 
 
 @pytest.fixture(scope="session")

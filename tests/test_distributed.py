@@ -1,8 +1,9 @@
 """Many workers on one study: exact study-wide totals, and a SIGKILLed worker's trial retried.
 
 On the machine's real PostgreSQL (Optuna's RDB storage with heartbeats) and real Redis
-(Optuna's journal over JournalRedisBackend, with tuner's own heartbeat). Each worker is a
-separate ``tuner worker`` process with its own embedded Redis for scenarios.
+(Optuna's journal over JournalRedisBackend, with tuner's own heartbeat, under a key prefix of
+its own). Each worker is a separate ``tuner worker`` process with its own embedded Redis for
+scenarios.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from conftest import require_server
 from optuna.trial import TrialState
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = os.environ.get("TUNER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 JOURNAL_URL = os.environ.get("TUNER_TEST_JOURNAL_URL", "redis://127.0.0.1:6379/13")
 WORKER = ["worker", "--constant", "initial_confidence", "--batch", "4", "--bank-size", "10",
           "--workers", "1"]
@@ -66,29 +66,9 @@ def wait_for_running_trial(storage: str, timeout: float = 120) -> None:
 
 
 @pytest.fixture
-def pg_storage():
-    try:
-        import psycopg
-
-        admin = psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True)
-        reachable, why = True, ""
-    except Exception as exc:  # noqa: BLE001 - driver missing or server down
-        reachable, why = False, str(exc).strip()
-    require_server(reachable, f"PostgreSQL at {PG_ADMIN}", why)
-    name = f"tuner_test_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    from tuner.studies.storage import open_storage
-
-    open_storage.cache_clear()
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
-
-
-@pytest.fixture
 def journal_storage():
+    """A journal under a prefix of its own: other test runs and users of the same database
+    keep their keys, and only this journal's keys are deleted afterwards."""
     import redis
 
     try:
@@ -98,12 +78,15 @@ def journal_storage():
     except Exception as exc:  # noqa: BLE001
         reachable, why = False, str(exc)
     require_server(reachable, f"a real Redis at {JOURNAL_URL}", why)
-    client.flushdb()  # the tests' own database
-    yield JOURNAL_URL
+    prefix = f"tuner-test-{uuid.uuid4().hex}"
+    yield f"{JOURNAL_URL}?prefix={prefix}"
     from tuner.studies.storage import open_storage
 
     open_storage.cache_clear()
-    client.flushdb()
+    own = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    assert own, "the journal must have been written under its prefix"
+    client.delete(*own)
+    client.close()
 
 
 @pytest.mark.parametrize("backend", ["pg_storage", "journal_storage"])

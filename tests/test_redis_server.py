@@ -1,6 +1,7 @@
 """Where popoto's data lives: the embedded default, a real server, and refusals."""
 
 import os
+import uuid
 
 import pytest
 
@@ -57,25 +58,44 @@ def test_version_gate(version, ok):
 
 
 @pytest.mark.server
-def test_real_redis_server_runs_a_scenario_and_touches_nothing_else(real_redis_url):
-    """On a user's server: scenarios run, leave no keys, and never touch foreign keys."""
+def test_real_redis_server_runs_a_scenario_and_touches_nothing_else(real_redis_url,
+                                                                    monkeypatch):
+    """On a user's server: scenarios run, leave none of their keys, and never touch foreign ones.
+
+    Only this test's own keys are looked at (its sentinels and the model classes its scenario
+    built): another test run or a user may be writing to the same database meanwhile.
+    """
     import redis
 
     from scenarios import evaluate_scenario
+    from scenarios.families.base import RunContext
     from scenarios.seeds import draw_seed
 
+    built: list[str] = []
+    build = RunContext.model
+
+    def recording(self, role, fields, bases=()):
+        model = build(self, role, fields, bases)
+        built.append(model.__name__)
+        return model
+
+    monkeypatch.setattr(RunContext, "model", recording)
     client = redis.Redis.from_url(real_redis_url)
-    client.set("user:precious", "keep me")
+    mine = f"tuner-test-{uuid.uuid4().hex}"
+    sentinels = {f"{mine}:precious": "keep me", f"{mine}:Memory:1": "a popoto-like key"}
+    client.mset(sentinels)
     try:
-        before = set(client.keys("*"))
         with redis_target(real_redis_url) as target:
             assert not target.embedded and target.version >= "6.2"
             result = evaluate_scenario(draw_seed("decay", 4))
         assert result.error is None and result.ndcg > 0
-        assert set(client.keys("*")) == before
-        assert client.get("user:precious") == b"keep me"
+        assert built, "the scenario built no model class: nothing was checked"
+        left = [key for name in built for key in client.scan_iter(match=f"*{name}*")]
+        assert left == []
+        assert {k: client.get(k) for k in sentinels} == {k: v.encode()
+                                                         for k, v in sentinels.items()}
     finally:
-        client.delete("user:precious")
+        client.delete(*sentinels)
 
 
 def test_rebinding_to_another_server_forgets_loaded_lua_scripts(popoto_redis):

@@ -3,15 +3,55 @@
 import optuna
 import pytest
 
-from tuner.evaluation.workers import worker_url
+from tuner.evaluation.workers import TooFewDatabasesError, worker_urls
 
 
-def test_each_worker_gets_its_own_database_never_db0():
-    assert worker_url(None, 0) is None
-    assert worker_url("redis://u:p@h:6379/3", 0) == "redis://u:p@h:6379/4"
-    assert worker_url("redis://h:6379/3", 1) == "redis://h:6379/5"
-    assert worker_url("redis://h:6379/15", 0) == "redis://h:6379/1"
-    assert worker_url("redis://h:6379", 0) == "redis://h:6379/1"
+def test_each_worker_url_differs_only_in_its_database():
+    assert worker_urls(None, 2) == [None, None]
+    assert worker_urls("redis://u:p@h:6379/3", 2, databases=16) == [
+        "redis://u:p@h:6379/4", "redis://u:p@h:6379/5"]
+    assert worker_urls("redis://h:6379", 1, databases=16) == ["redis://h:6379/1"]
+    assert worker_urls("redis://h:6379/3?db=7&ssl_cert_reqs=none", 1, databases=16) == [
+        "redis://h:6379/8?ssl_cert_reqs=none"]  # redis-py reads ?db= before the path
+    assert worker_urls("unix:///tmp/r.sock?db=2", 2, databases=16) == [
+        "unix:///tmp/r.sock?db=3", "unix:///tmp/r.sock?db=4"]
+
+
+@pytest.mark.parametrize("databases", [16, 3, 32])
+def test_workers_never_share_a_database_for_any_base_and_worker_count(databases):
+    """Distinct, never the parent's, never db 0, on the server: or refused, and only when the
+    server really has too few databases."""
+    from redis.connection import parse_url
+
+    for base in range(databases):
+        room = databases - 1 - (base != 0)  # every database but db 0 and the parent's
+        for workers in range(1, databases + 2):
+            url = f"redis://h:6379/{base}"
+            if workers > room:
+                with pytest.raises(TooFewDatabasesError, match=f"--workers {room} or fewer"):
+                    worker_urls(url, workers, databases=databases)
+                continue
+            dbs = [parse_url(u)["db"] for u in worker_urls(url, workers, databases=databases)]
+            assert len(set(dbs)) == workers, (base, workers, dbs)
+            assert base not in dbs and 0 not in dbs, (base, workers, dbs)
+            assert all(0 < db < databases for db in dbs), (base, workers, dbs)
+
+
+@pytest.mark.server
+def test_too_many_workers_for_the_servers_databases_is_one_clear_error(run, real_redis_url,
+                                                                       tmp_path, monkeypatch):
+    def started(*args, **kwargs):  # a broken refusal must not run a study on the real server
+        pytest.fail("worker processes started although the server has too few databases")
+
+    monkeypatch.setattr("tuner.evaluation.workers.ProcessPoolExecutor", started)
+    result = run("optimize", "--constant", "decay_rate", "--trials", "1", "--no-validate",
+                 "--redis-url", real_redis_url, "--workers", "16",
+                 "--storage", f"sqlite:///{tmp_path / 'refused.db'}")
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1
+    assert result.output.startswith("Error: --workers 16 needs 16 Redis databases besides "
+                                    "db 0 and db 9 (the parent's), and the server has 16: use "
+                                    "--workers 14 or fewer"), result.output
 
 
 @pytest.mark.usefixtures("popoto_redis")

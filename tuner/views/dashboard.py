@@ -42,9 +42,12 @@ def serve_dashboard(storage: str, *, host: str = LOOPBACK, port: int = 8080,
     import optuna
     from optuna_dashboard import run_server
 
+    from tuner.studies.storage import is_journal, open_storage
+
     check_storage(storage)
     check_port_free(host, port)
     store_dir = artifact_dir_for(storage, artifact_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
     store = optuna.artifacts.FileSystemArtifactStore(str(store_dir))
-    run_server(storage, host=host, port=port, artifact_store=store)
+    run_server(open_storage(storage, heartbeat=False) if is_journal(storage) else storage,
+               host=host, port=port, artifact_store=store)  # a journal's ?prefix= is tuner's
