@@ -8,7 +8,7 @@ import these same names, so each default has one home.
 DEFAULT_STORAGE = "sqlite:///studies/tuner.db"
 DEFAULT_RESULT_CACHE = "studies/results.sqlite"  # scenario results kept between commands
 DEFAULT_TRIALS = 40
-DEFAULT_RATCHET_TRIALS = 20  # incumbent + 5 grid values + 14 TPE trials per constant
+DEFAULT_RATCHET_TRIALS = 14  # incumbent + 5 grid values + 8 TPE trials per constant
 DEFAULT_BATCH = 20
 DEFAULT_SEED = 0
 DEFAULT_BANK_SIZE = 100

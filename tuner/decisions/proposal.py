@@ -4,7 +4,8 @@ Everything that *chooses* happens on train seeds, so the held-out scenarios are 
 pick a value:
 1. Proposal: the top few trials (by their paired objective) are re-scored on the whole train
    pool of every reached family; the best of those is proposed.
-2. Cliff safety: the proposal +/- 10% of the search range is probed; a drop of 0.15 or more on
+2. Cliff safety: the proposal +/- 10% of the search range is probed on the first 20 train
+   scenarios of each family (a drop of 0.15 stands out there); a drop of 0.15 or more on
    either side is a cliff. The nearest value further from the cliff that is itself cliff-free
    and still beats the incumbent on train is proposed instead ("margin").
 3. Train-side refusals (collapsed, train regression, at a search edge, cliff) end here.
@@ -27,6 +28,7 @@ from tuner.studies.study import completed, is_collapsed
 CLIFF_DROP = 0.15
 PROBE_FRACTION = 0.10
 MARGIN_STEPS = 3
+CLIFF_SCENARIOS = 20  # per family: a drop of 0.15 stands out on 20 paired scenarios
 
 Progress = Callable[[str], None]
 
@@ -152,9 +154,11 @@ def propose(study: optuna.Study, constant: Constant, *, bank: BankSpec,
     say(f"re-scoring the top {top} values on the train pools of {len(families)} families")
     value, candidates = choose_proposal(done, constant, train, top)
     say("probing for cliffs on train")
-    cliff, margin_from = find_cliff(constant, value, train), None
+    probe = FamilyScorer(constant, {f: pool[:CLIFF_SCENARIOS] for f, pool in train.pools.items()},
+                         incumbent)
+    cliff, margin_from = find_cliff(constant, value, probe), None
     if cliff is not None:
-        shifted = shift_from_cliff(constant, value, cliff, train, default)
+        shifted = shift_from_cliff(constant, value, cliff, probe, default)
         if shifted is not None:
             margin_from, value, cliff = value, shifted, None
     train_delta = train(value) - train(default)
@@ -166,8 +170,9 @@ def propose(study: optuna.Study, constant: Constant, *, bank: BankSpec,
     return Proposal(
         constant, incumbent, default, value, False, len(done), candidates=candidates,
         train_default=train(default), train_proposal=train(value), train_delta=train_delta,
-        cliff={"probes": {str(p): train(p) for p in probe_points(constant, value)},
-               "cliff_at": cliff, "drop": CLIFF_DROP},
+        cliff={"probes": {str(p): probe(p) for p in probe_points(constant, value)},
+               "here": probe(value), "cliff_at": cliff, "drop": CLIFF_DROP,
+               "scenarios": CLIFF_SCENARIOS},
         margin_from=margin_from,
         train_family_deltas={f: by_value[f] - by_default[f] for f in families},
         evidence=evidence, refusal=train_refusal(evidence), train=train)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -42,7 +43,7 @@ from tuner.defaults import (
     DEFAULT_SCREEN_ALPHA,
     DEFAULT_TOP,
 )
-from tuner.evaluation.engine import BankSpec
+from tuner.evaluation.engine import BankSpec, scenario_runs
 from tuner.studies.study import (
     DEFAULT_BATCH,
     DEFAULT_SEED,
@@ -75,6 +76,7 @@ class Screened:
     study_name: str
     screen: StageResult | None = None
     test: SequentialComparison | None = None  # the screen's looks
+    cost: dict = field(default_factory=dict)  # scenario runs and seconds, per stage
 
 
 def ratchet_study_name(constant: Constant, bank: BankSpec,
@@ -184,16 +186,33 @@ def search_and_screen(constant: Constant, incumbent: dict[Constant, float],
     """The study on train, the proposal, and (unless train refuses) the held-out screen."""
     name = ratchet_study_name(constant, s.bank, incumbent)
     say(f"{constant.name}: searching ({s.trials} trials)")
-    run_study(constant, trials=s.trials, storage=s.storage, study_name=name, seed=s.seed,
-              batch=s.batch, bank=s.bank, baseline=incumbent)
-    study = open_study(constant, storage=s.storage, study_name=name, seed=s.seed,
-                       batch=s.batch, bank=s.bank, baseline=incumbent)
-    proposal = propose(study, constant, bank=s.bank, incumbent=incumbent, top=s.top)
-    item = Screened(proposal, name)
+    with Meter() as search:
+        run_study(constant, trials=s.trials, storage=s.storage, study_name=name, seed=s.seed,
+                  batch=s.batch, bank=s.bank, baseline=incumbent)
+        study = open_study(constant, storage=s.storage, study_name=name, seed=s.seed,
+                           batch=s.batch, bank=s.bank, baseline=incumbent)
+        proposal = propose(study, constant, bank=s.bank, incumbent=incumbent, top=s.top)
+    item = Screened(proposal, name, cost={"search": search.figures})
     if proposal.refusal is None:
-        item.screen, item.test = screen(proposal, s.bank, alpha=s.screen_alpha,
-                                        rules=s.rules, progress=say)
+        with Meter() as screening:
+            item.screen, item.test = screen(proposal, s.bank, alpha=s.screen_alpha,
+                                            rules=s.rules, progress=say)
+        item.cost["screen"] = screening.figures
     return item
+
+
+class Meter:
+    """Scenario runs on popoto and wall seconds spent inside a ``with`` block: a decision's
+    cost, recorded on its ledger record (shared runs, memoised, count once, where first run)."""
+
+    def __enter__(self) -> Meter:
+        self.runs, self.started = scenario_runs(), time.perf_counter()
+        self.figures: dict = {}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.figures = {"runs": scenario_runs() - self.runs,
+                        "seconds": round(time.perf_counter() - self.started, 2)}
 
 
 def confirm_survivors(screened: Mapping[str, Screened], s: RatchetSettings,
@@ -208,7 +227,11 @@ def confirm_survivors(screened: Mapping[str, Screened], s: RatchetSettings,
     if not candidates:
         return {}
     say(f"confirming {len(candidates)} screened values (Holm over {len(candidates)})")
-    return confirm(candidates, alpha=s.alpha, rules=s.rules)
+    with Meter() as confirming:
+        results = confirm(candidates, alpha=s.alpha, rules=s.rules)
+    for name in candidates:  # the confirmation runs in rounds: its cost is shared
+        screened[name].cost["confirmation (shared)"] = confirming.figures
+    return results
 
 
 def certify_and_gate(screened: Mapping[str, Screened], confirmed: Mapping[str, StageResult],
@@ -223,9 +246,11 @@ def certify_and_gate(screened: Mapping[str, Screened], confirmed: Mapping[str, S
     for name in refused:
         item = screened[name]
         held = [(item.proposal.value, c, n) for c, n in held_out_evidence(item.test)]
-        results[name].certificate = certificate_for(
-            item.proposal, s.bank, held, certificates=len(refused), confidence=s.confidence,
-            target=2 * s.min_improvement)
+        with Meter() as certifying:
+            results[name].certificate = certificate_for(
+                item.proposal, s.bank, held, certificates=len(refused),
+                confidence=s.confidence, target=2 * s.min_improvement)
+        item.cost["certificate"] = certifying.figures
     for name, item in screened.items():
         study = open_study(item.proposal.constant, storage=s.storage,
                            study_name=item.study_name, seed=s.seed, batch=s.batch, bank=s.bank,
@@ -264,7 +289,7 @@ def record_from(result: ValidationResult, constant: Constant, item: Screened,
                "train_families": result.train_family_deltas or {},
                "screen": result.screen.to_dict() if result.screen else None,
                "confirmation": result.confirmation.to_dict() if result.confirmation else None,
-               "stage_families": stage.families if stage else {}},
+               "stage_families": stage.families if stage else {}, "cost": item.cost},
         incumbent=result.default, popoto_default=result.popoto_default,
         certificate=result.certificate.to_dict() if result.certificate else None,
     )

@@ -145,9 +145,11 @@ def validation_view(data: dict | None) -> ValidationView | None:
     train_proposal = _num(data.get("train_proposal"))
     cliff_at, drop = _num(cliff.get("cliff_at")), _num(cliff.get("drop"))
 
+    here = _num(cliff.get("here")) if cliff.get("here") is not None else train_proposal
+
     def is_cliff(value: float, score: float) -> bool:
         at = cliff_at is not None and math.isclose(value, cliff_at)
-        fell = train_proposal is not None and drop is not None and train_proposal - score >= drop
+        fell = here is not None and drop is not None and here - score >= drop
         return at or fell
 
     probes = tuple(sorted((Probe(float(v), float(s), is_cliff(float(v), float(s)))
