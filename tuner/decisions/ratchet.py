@@ -177,6 +177,7 @@ def joint_check(accepted: Sequence[LedgerRecord], catalog: Catalog, confirmation
     result = {"mean": together.mean, "ci_low": together.ci_low, "ci_high": together.ci_high,
               "p_value": together.p_value, "alpha": alpha, "n": together.n, "ready": ready,
               "bank": confirmation.tag, "confirmation": True,
+              "constants": {c.name: v for c, v in values.items()},  # what it covered
               "families": {f: fc.mean for f, fc in together.families.items()},
               "regressions": regressions,
               "alone": {name: {"mean": c.mean, "p_value": c.p_value,
