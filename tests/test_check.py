@@ -114,6 +114,16 @@ def test_claims_read_older_and_later_ledgers():
     assert (collapsed.kind, collapsed.values, collapsed.families) == ("inert", (0.5,), ("decay",))
 
 
+def test_a_long_certificate_is_checked_at_its_values_nearest_to_winning():
+    values = [{"value": v, "mean": -0.1, "bound": b} for v, b in
+              [(0.02, 0.001), (0.05, 0.02), (0.2, 0.004), (0.5, 0.03), (1.0, 0.01), (2.0, 0.0)]]
+    certified = record(decision="REJECT", reason="not significant", certificate={
+        "bound": 0.03, "values": values, "families": ["decay"]})
+    claim = claim_of(certified, DECAY, {}, certificate_values=3)
+    assert (claim.kind, claim.values, claim.bounds) == ("certified", (0.5, 0.05, 1.0),
+                                                        (0.03, 0.02, 0.01))
+
+
 def test_the_budget_is_the_seeds_per_family_of_the_confirmation_bank(monkeypatch):
     """Only the ledger's values are scored, on --seeds scenarios of each claimed family."""
     asked = []

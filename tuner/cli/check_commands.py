@@ -46,6 +46,8 @@ EXIT_NOT_RUN = 3
                    "confirmation bank).")
 @click.option("--tolerance", type=FiniteFloatRange(min=0.0), default=0.02, show_default=True,
               help="How far a claim may move before it counts as broken (the no-harm margin).")
+@click.option("--certificate-values", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Values re-scored per certificate: those with the highest bounds.")
 @click.option("--constants", "names", default=None,
               help="Comma-separated constants to check (default: every record of the ledger).")
 @click.option("--redis-url", default=None, envvar="REDIS_URL", callback=note_url,
@@ -55,7 +57,8 @@ EXIT_NOT_RUN = 3
 @workers_option
 def check_command(
     ledger_path: str | None, storage: str, bank_size: int, base_seed: int, seeds: int,
-    check_base_seed: int | None, tolerance: float, names: str | None, redis_url: str | None,
+    check_base_seed: int | None, tolerance: float, certificate_values: int,
+    names: str | None, redis_url: str | None,
     catalog_path: str | None, as_json: bool,
 ) -> None:
     """Re-verify a ratchet ledger's claims on the installed popoto; exit 1 when one broke."""
@@ -86,7 +89,7 @@ def check_command(
         fail(f"the ledger {snapshot.source} holds no decision records; nothing to check")
     try:
         plan = plan_check(snapshot, catalog, seeds=seeds, base_seed=check_base_seed,
-                          names=wanted)
+                          names=wanted, certificate_values=certificate_values)
     except CheckInputError as exc:
         fail(str(exc))
         raise

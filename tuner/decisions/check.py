@@ -40,6 +40,7 @@ from tuner.evaluation.engine import BankSpec
 
 DEFAULT_CHECK_SEEDS = 30
 DEFAULT_TOLERANCE = 0.02  # the gate's no-harm margin (2 x --min-improvement)
+DEFAULT_CERTIFICATE_VALUES = 5  # per certificate: those nearest to beating the incumbent
 INERT_REASON = "no sensitivity"
 CHANGED = 1e-9  # a scenario whose score moved by more than this changed
 BANK_TAG = re.compile(r"^b(-?\d+)n(\d+)(?:v(\d+))?$")
@@ -107,8 +108,8 @@ class CheckResult:
 # --------------------------------------------------------------------------- claims
 
 
-def claims_from(snapshot: LedgerSnapshot, catalog: Catalog,
-                names: Iterable[str] = ()) -> list[Claim]:
+def claims_from(snapshot: LedgerSnapshot, catalog: Catalog, names: Iterable[str] = (), *,
+                certificate_values: int = DEFAULT_CERTIFICATE_VALUES) -> list[Claim]:
     """One claim per record (or per record named in ``names``), in ledger order."""
     wanted = {catalog_name(catalog, n) for n in names}
     claims = []
@@ -116,12 +117,18 @@ def claims_from(snapshot: LedgerSnapshot, catalog: Catalog,
         constant = resolve(catalog, record["constant"], snapshot.source)
         if wanted and constant.name not in wanted:
             continue
-        claims.append(claim_of(record, constant, snapshot.joint))
+        claims.append(claim_of(record, constant, snapshot.joint,
+                               certificate_values=certificate_values))
     return claims
 
 
-def claim_of(record: Mapping[str, Any], constant: Constant, joint: Mapping[str, Any]) -> Claim:
-    """What one record claims, read defensively (older and later ledgers)."""
+def claim_of(record: Mapping[str, Any], constant: Constant, joint: Mapping[str, Any], *,
+             certificate_values: int = DEFAULT_CERTIFICATE_VALUES) -> Claim:
+    """What one record claims, read defensively (older and later ledgers).
+
+    A certificate may list many values (a train grid and held-out ones); the budget keeps the
+    ``certificate_values`` with the highest bounds, the ones nearest to beating the incumbent.
+    """
     extra = record.get("extra") or {}
     reference = _number(record.get("incumbent"), record.get("default"))
     families = tuple(extra.get("families") or ()) or constant.reached_families
@@ -139,8 +146,10 @@ def claim_of(record: Mapping[str, Any], constant: Constant, joint: Mapping[str, 
                      tuple(certificate.get("families") or ()) or families,
                      label=f"inert at {_fmt(reference)}")
     if certificate.get("values"):
-        entries = list(certificate["values"])
         overall = float(certificate.get("bound", 0.0))
+        entries = sorted(certificate["values"], key=lambda v: (-float(v.get("bound", overall)),
+                                                               -float(v.get("mean", 0.0))))
+        entries = entries[:max(1, certificate_values)]
         return Claim(constant.name, "certified", reference,
                      tuple(float(v["value"]) for v in entries),
                      tuple(certificate.get("families") or ()) or families,
@@ -322,9 +331,10 @@ class CheckPlan:
 
 
 def plan_check(snapshot: LedgerSnapshot, catalog: Catalog, *, seeds: int = DEFAULT_CHECK_SEEDS,
-               base_seed: int | None = None, names: Iterable[str] = ()) -> CheckPlan:
+               base_seed: int | None = None, names: Iterable[str] = (),
+               certificate_values: int = DEFAULT_CERTIFICATE_VALUES) -> CheckPlan:
     """Resolve every claim, the bank and the incumbent; raises ``CheckInputError`` on bad input."""
-    claims = claims_from(snapshot, catalog, names)
+    claims = claims_from(snapshot, catalog, names, certificate_values=certificate_values)
     return CheckPlan(snapshot=snapshot, claims=claims,
                      constants={c.constant: catalog.resolve(c.constant) for c in claims},
                      bank=check_bank(snapshot, seeds=seeds, base_seed=base_seed),
