@@ -14,7 +14,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuner.decisions.ledger import Ledger
 
 FORMAT = "tuner-ledger"
 VERSION = 1
@@ -32,11 +35,7 @@ class LedgerSnapshot:
     joint: dict
     bank: str
     source: str  # where it was read from: a file path or a storage's ledger study
-    meta: dict = field(default_factory=dict)
-
-    def to_payload(self, *, today: str, popoto: str) -> dict:
-        return ledger_payload(self.records, self.joint, bank=self.bank, today=today,
-                              popoto=popoto, source=self.source)
+    meta: dict = field(default_factory=dict)  # a file's "exported", "popoto" and "source"
 
 
 def ledger_payload(records: Sequence[Mapping[str, Any]], joint: Mapping[str, Any] | None, *,
@@ -45,11 +44,6 @@ def ledger_payload(records: Sequence[Mapping[str, Any]], joint: Mapping[str, Any
     return {"format": FORMAT, "version": VERSION, "exported": today, "popoto": popoto,
             "bank": bank, "source": source, "records": [dict(r) for r in records],
             "joint": dict(joint or {})}
-
-
-def write_ledger_file(path: Path, payload: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n",
-                    encoding="utf-8")
 
 
 def read_ledger_file(path: Path | str) -> LedgerSnapshot:
@@ -92,7 +86,7 @@ def _is_record(record: object) -> bool:
 # --------------------------------------------------------------------------- from a storage
 
 
-def open_ledger(storage: str, bank_tag: str):  # -> tuner.decisions.ledger.Ledger
+def open_ledger(storage: str, bank_tag: str) -> Ledger:
     """The bank's ledger in ``storage``, refusing rather than creating an empty one (``Ledger``
     would), with one line saying what is there instead."""
     from tuner.decisions.ledger import LEDGER_PREFIX, Ledger, find_ledgers
@@ -112,7 +106,7 @@ def open_ledger(storage: str, bank_tag: str):  # -> tuner.decisions.ledger.Ledge
     return Ledger(storage=storage, bank_tag=bank_tag)
 
 
-def snapshot_of(ledger: Any, *, bank: str, where: str) -> LedgerSnapshot:
+def snapshot_of(ledger: Ledger, *, bank: str, where: str) -> LedgerSnapshot:
     """A storage ledger's records and joint record, as ``tuner check`` reads a file."""
     return LedgerSnapshot(records=tuple(r.to_dict() for r in ledger.records()),
                           joint=dict(ledger.joint() or {}), bank=bank,

@@ -30,8 +30,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SKIPPED_PARTS = ("__pycache__",)
-SKIPPED_SUFFIXES = (".pyc", ".pyo")
+# What popoto runs: its modules, and any script or extension a module could load. Editor swap
+# files, patch leftovers and bytecode caches in a checkout being edited are not its source.
+SOURCE_SUFFIXES = (".py", ".lua", ".so", ".pyd")
 LISTED_FILES = 3  # source changes named in a message before "and N more"
 OVERRIDES_FILE = Path(__file__).with_name("overrides.py")
 
@@ -50,14 +51,15 @@ def digest(value: object) -> str:
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    """Every file under ``root`` (bytecode caches aside) -> hash of its bytes, by relative path."""
+    """Every source file under ``root`` (``SOURCE_SUFFIXES``, hidden ones aside) -> a hash of
+    its bytes, by path relative to ``root``."""
     found = {}
     for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.suffix in SKIPPED_SUFFIXES \
-                or any(part in SKIPPED_PARTS for part in path.parts):
+        relative = path.relative_to(root)
+        if path.suffix not in SOURCE_SUFFIXES or not path.is_file() \
+                or any(part.startswith(".") for part in relative.parts):
             continue
-        found[path.relative_to(root).as_posix()] = hashlib.sha256(
-            path.read_bytes()).hexdigest()[:16]
+        found[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return found
 
 

@@ -134,8 +134,8 @@ def build_export(
         made, diff = _edit_file(files.text(file), held, path, today)
         changes += made
         diffs.append(diff)
-    patch = _preamble(changes, skipped, today) + "".join(diffs) if changes or skipped else ""
-    return Export(patch=patch if changes else "", changes=tuple(changes), path=LAYOUTS[layout],
+    patch = _preamble(changes, skipped, today) + "".join(diffs) if changes else ""
+    return Export(patch=patch, changes=tuple(changes), path=LAYOUTS[layout],
                   skipped=tuple(skipped))
 
 
@@ -154,9 +154,10 @@ class SourceFiles:
         return (self.root / file).read_text(encoding="utf-8")
 
     def name(self, file: str) -> str:
-        if file == CONSTANTS_FILE or self.root is None:
-            return self.constants_name if file == CONSTANTS_FILE else file
-        return str(self.root / file)
+        """How messages name ``file``: the path a person opens."""
+        if file == CONSTANTS_FILE:
+            return self.constants_name
+        return str(self.root / file) if self.root else file
 
     def tree(self, file: str) -> ast.Module:
         try:
