@@ -99,9 +99,12 @@ def baseline() -> dict:
 
 
 def test_unedited_copies_give_this_process_s_key_and_contract(tmp_path, baseline):
-    """The control: copying alone changes nothing, so the cases below measure their edit."""
-    copied = probe(copy_packages(tmp_path, "popoto", "scenarios", "tuner"),
-                   "popoto", "scenarios", "tuner")
+    """The control: copying alone changes nothing, so the cases below measure their edit; nor
+    do an editor's swap file and a stray leftover in a checkout being edited."""
+    root = copy_packages(tmp_path, "popoto", "scenarios", "tuner")
+    (root / "popoto" / "fields" / ".constants.py.swp").write_bytes(b"\0swap")
+    (root / "popoto" / "fields" / "constants.py.orig").write_text("WILSON_CI_THRESHOLD = 0.9\n")
+    copied = probe(root, "popoto", "scenarios", "tuner")
     assert copied["key"] == baseline["key"]
     assert copied["memo"] == memo(baseline)
     assert contract_changes(baseline["contract"], copied["contract"]) == []
