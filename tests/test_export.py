@@ -117,35 +117,50 @@ def test_refuses_when_the_source_value_is_not_the_studied_default():
         "rerun `tuner ratchet` against this popoto")
 
 
-def test_refuses_an_attribute_the_source_does_not_have():
+def test_an_attribute_the_source_does_not_have_is_listed_and_the_rest_patched():
     ghost = record("ghost", "NO_SUCH_CONSTANT", 0.1, 0.2)
-    with pytest.raises(ExportError, match=r"^Defaults\.NO_SUCH_CONSTANT is not assigned in "):
-        build_patch([ghost], source_text=SOURCE, today=TODAY)
+    export = build_export([ghost, DECAY], source_text=SOURCE, today=TODAY)
+    assert [c.attr for c in export.changes] == ["DECAY_RATE"]
+    (skipped,) = export.skipped
+    line = SOURCE.splitlines().index("class Defaults:") + 1
+    assert (skipped.constant, skipped.file, skipped.line) == (
+        "ghost", "src/popoto/fields/constants.py", line)
+    assert skipped.why.startswith("Defaults.NO_SUCH_CONSTANT is not assigned in ")
+    assert f"  NOT PATCHED ghost -> 0.2 (src/popoto/fields/constants.py:{line}): " in \
+        export.patch.split("\n\n")[0]
 
 
-def test_refuses_a_function_default_argument():
+def test_an_argument_constant_the_catalog_does_not_locate_is_listed_not_blocking():
     delta = record("delta", None, 0.05, 0.1)
-    with pytest.raises(ExportError) as info:
-        build_patch([DECAY, delta], source_text=SOURCE, today=TODAY)
-    assert str(info.value) == (
-        "delta is a function default argument, not a Defaults attribute; it cannot be exported "
-        "as a constants.py patch (change it in popoto by hand)")
+    export = build_export([DECAY, delta], source_text=SOURCE, today=TODAY)
+    assert [c.attr for c in export.changes] == ["DECAY_RATE"]
+    (skipped,) = export.skipped
+    assert skipped.constant == "delta" and "the catalog does not locate" in skipped.why
 
 
-@pytest.mark.parametrize("line, why", [
-    ("    X = float('inf')  # c\n", "not a plain numeric literal"),
-    ("    X = True\n", "not a plain numeric literal"),
+@pytest.mark.parametrize("line, shown", [
+    ("    X = float('inf')  # c\n", "`float('inf')`"),
+    ("    X = True\n", "`True`"),
 ])
-def test_refuses_values_that_are_not_numeric_literals(line, why):
-    with pytest.raises(ExportError, match=why):
-        build_patch([record("x", "X", 1.0, 2.0)], source_text=f"class Defaults:\n{line}",
-                    today=TODAY)
+def test_values_that_are_not_numeric_literals_are_listed_with_file_and_line(line, shown):
+    source = f"class Defaults:\n    Y = 1.0\n{line}"
+    export = build_export([record("x", "X", 1.0, 2.0), record("y", "Y", 1.0, 3.0)],
+                          source_text=source, today=TODAY)
+    assert [c.attr for c in export.changes] == ["Y"]
+    (skipped,) = export.skipped
+    assert (skipped.file, skipped.line) == ("src/popoto/fields/constants.py", 3)
+    assert skipped.why == (f"Defaults.X in fields/constants.py is {shown}, not a plain numeric "
+                           "literal; edit it by hand")
 
 
-def test_refuses_a_whole_number_constant_with_a_fractional_proposal():
-    with pytest.raises(ExportError, match="is not a whole number"):
-        build_patch([record("m", "MIN_EVENTS_FOR_CRYSTALLIZATION", 3, 4.5)],
-                    source_text=SOURCE, today=TODAY)
+def test_a_whole_number_constant_with_a_fractional_proposal_is_listed():
+    export = build_export([record("m", "MIN_EVENTS_FOR_CRYSTALLIZATION", 3, 4.5)],
+                          source_text=SOURCE, today=TODAY)
+    assert export.patch == "" and export.changes == ()
+    (skipped,) = export.skipped
+    assert "is not a whole number" in skipped.why and skipped.line == next(
+        n for n, text in enumerate(SOURCE.splitlines(), 1)
+        if "MIN_EVENTS_FOR_CRYSTALLIZATION = " in text)
 
 
 # -- synthetic sources: the edges of the format -----------------------------------------------
@@ -272,11 +287,22 @@ def storage(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'studies' / 'tuner.db'}"
 
 
-def fill_ledger(storage: str, *records: LedgerRecord, bank_tag: str = BANK_TAG) -> Ledger:
+def fill_ledger(storage: str, *records: LedgerRecord, bank_tag: str = BANK_TAG,
+                confirmed: bool = True) -> Ledger:
+    """A ledger holding ``records``; ``confirmed``: with a ready joint record covering exactly
+    its accepted values (what a finished ratchet writes)."""
     ledger = Ledger(storage=storage, bank_tag=bank_tag)
     for item in records:
         ledger.put(item)
+    if confirmed and any(r.accepted for r in records):
+        ledger.set_joint(joint_for(*records))
     return ledger
+
+
+def joint_for(*records: LedgerRecord, **changes) -> dict:
+    return {"mean": 0.03, "ci_low": 0.01, "ci_high": 0.05, "p_value": 0.001, "n": 60,
+            "ready": True, "confirmation": True, "bank": "b20270101n50",
+            "constants": {r.constant: r.proposal for r in records if r.accepted}, **changes}
 
 
 def export(*args: str):
@@ -311,7 +337,9 @@ def test_cli_json_reports_the_changes(storage, tmp_path):
     payload = json.loads(result.output)
     assert payload["changes"] == [{"constant": "MIN_EVENTS_FOR_CRYSTALLIZATION",
                                    "attr": "MIN_EVENTS_FOR_CRYSTALLIZATION", "old": "3",
-                                   "new": "5", "line": payload["changes"][0]["line"]}]
+                                   "new": "5", "line": payload["changes"][0]["line"],
+                                   "file": "src/popoto/fields/constants.py"}]
+    assert payload["skipped"] == [] and payload["format"] == "patch"
     assert payload["empty"] is False and payload["layout"] == "repo"
     assert (tmp_path / "store" / payload["artifact_id"]).is_file()
 
@@ -361,9 +389,8 @@ def test_cli_does_not_create_a_missing_sqlite_database(tmp_path):
 
 def test_cli_refuses_a_set_the_joint_check_marked_not_ready(storage, tmp_path):
     ledger = fill_ledger(storage, DECAY, ACTED)
-    ledger.set_joint({"mean": -0.02, "ci_low": -0.05, "ci_high": 0.01, "n": 30, "ready": False,
-                      "drop": "ACTED_CYCLE_STRENGTHEN_FACTOR", "leave_one_out": {},
-                      "confirmation": True})
+    ledger.set_joint(joint_for(DECAY, ACTED, mean=-0.02, ci_low=-0.05, ci_high=0.01, n=30,
+                               ready=False, drop="ACTED_CYCLE_STRENGTHEN_FACTOR"))
     out = tmp_path / "p.patch"
     result = export("--out", str(out), "--storage", storage)
     assert result.exit_code == 2
@@ -384,3 +411,86 @@ def test_cli_refuses_a_set_never_checked_on_a_confirmation_bank(storage, tmp_pat
     assert result.exit_code == 2
     assert "never checked on a confirmation bank" in result.output
     assert not (tmp_path / "p.patch").exists()
+
+
+# -- only a confirmed set is exported (issue 18: a set no joint check covers) -------------------
+
+def test_cli_refuses_accepted_values_no_joint_check_covers(storage, tmp_path):
+    """An interrupted ratchet writes decisions but no joint record: nothing was confirmed."""
+    fill_ledger(storage, DECAY, TD_REJECTED, ACTED, confirmed=False)
+    out = tmp_path / "p.patch"
+    result = export("--out", str(out), "--storage", storage)
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: the accepted set was never confirmed: no joint check covers decay_rate, "
+        "ACTED_CYCLE_STRENGTHEN_FACTOR; rerun `tuner ratchet` (it confirms the set at the end of "
+        "a run), or pass --allow-not-ready\n")
+    assert not out.exists()
+    assert export("--out", str(out), "--storage", storage, "--allow-not-ready").exit_code == 0
+
+
+@pytest.mark.parametrize("joint, named", [
+    (joint_for(DECAY), "ACTED_CYCLE_STRENGTHEN_FACTOR (accepted at 1.5, not confirmed)"),
+    (joint_for(DECAY, ACTED, constants={"decay_rate": 0.1337291823,
+                                        "ACTED_CYCLE_STRENGTHEN_FACTOR": 1.4}),
+     "ACTED_CYCLE_STRENGTHEN_FACTOR (accepted at 1.5, confirmed at 1.4)"),
+    (joint_for(DECAY, ACTED, constants={"decay_rate": 0.1337291823, "TD_ALPHA": 0.3,
+                                        "ACTED_CYCLE_STRENGTHEN_FACTOR": 1.5}),
+     "TD_ALPHA (confirmed at 0.3, no longer accepted)"),
+])
+def test_cli_refuses_a_stale_joint_record_naming_what_it_did_not_confirm(storage, tmp_path,
+                                                                         joint, named):
+    ledger = fill_ledger(storage, DECAY, ACTED, TD_REJECTED)
+    ledger.set_joint(joint)
+    result = export("--out", str(tmp_path / "p.patch"), "--storage", storage)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: the joint check did not confirm this set: ")
+    assert named in result.output
+
+
+def test_cli_refuses_a_joint_record_that_does_not_say_what_it_covered(storage, tmp_path):
+    ledger = fill_ledger(storage, DECAY)
+    joint = joint_for(DECAY)
+    del joint["constants"]
+    ledger.set_joint(joint)
+    result = export("--out", str(tmp_path / "p.patch"), "--storage", storage)
+    assert result.exit_code == 2
+    assert "does not say which constants it covered" in result.output
+    assert "cannot confirm decay_rate" in result.output
+
+
+def test_a_real_ratchet_records_what_its_joint_check_covered(planted, catalog_path, tmp_path,
+                                                             popoto_redis):
+    """The joint record of a finished ratchet names every accepted value, so export takes it;
+    a later accepted record (an interrupted rerun) is refused until a joint check covers it."""
+    from tuner.catalog import load_catalog
+    from tuner.decisions.ratchet import RatchetSettings, run_ratchet
+
+    catalog = load_catalog(catalog_path)
+    storage = f"sqlite:///{tmp_path / 'r.db'}"
+    bank = BankSpec(size=40, held_out=60)
+    run_ratchet([catalog.resolve("planted_rate")], catalog,
+                settings=RatchetSettings(trials=8, storage=storage, batch=6, bank=bank,
+                                         confirmation=BankSpec(size=60, base_seed=7)))
+    ledger = Ledger(storage=storage, bank_tag=bank.tag)
+    (accepted,) = ledger.accepted()
+    assert ledger.joint()["constants"] == {"planted_rate": accepted.proposal}
+    args = ("--storage", storage, "--bank-size", "40", "--catalog", str(catalog_path),
+            "--popoto-src", str(INSTALLED.parent))
+    assert export("--out", str(tmp_path / "a.patch"), *args).exit_code == 0
+    ledger.put(record("placebo", "LIFECYCLE_FORGET_IDLE_SECONDS", 86400, 3600.0))
+    refused = export("--out", str(tmp_path / "b.patch"), *args)
+    assert refused.exit_code == 2
+    assert "placebo (accepted at 3600.0, not confirmed)" in refused.output
+
+
+# -- Optuna's INFO lines stay out of every command's output --------------------------------------
+
+def test_export_prints_no_optuna_info_lines(storage, tmp_path):
+    fill_ledger(storage, DECAY)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuner.cli", "export", "--out", str(tmp_path / "p.patch"),
+         "--storage", storage], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("wrote ")
+    assert "[I " not in done.stderr + done.stdout, done.stderr

@@ -1,4 +1,9 @@
-"""Scenario results kept on disk: a later process scores nothing it already scored."""
+"""Scenario results kept on disk: a later process scores nothing it already scored.
+
+What the key covers (harness, override code, popoto's defaults, source and version) is shown
+with real edits of real files in ``tests/test_fingerprint.py``, and end to end, with the cache
+on, in ``tests/test_stale_scores.py``.
+"""
 
 import pytest
 
@@ -31,15 +36,6 @@ def test_a_second_process_reads_instead_of_rerunning(tmp_path, monkeypatch):
     finally:
         set_result_cache(previous)
         cache.close()
-
-
-def test_a_changed_harness_never_reads_an_old_result(tmp_path, monkeypatch):
-    from tuner.evaluation import result_cache
-
-    seed = BankSpec(size=10).pools("decay")[0][0]
-    before = result_cache.result_key((("decay_rate", "DECAY_RATE", 0.3),), seed)
-    monkeypatch.setattr(result_cache, "code_fingerprint", lambda: "another-harness")
-    assert result_cache.result_key((("decay_rate", "DECAY_RATE", 0.3),), seed) != before
 
 
 def test_the_cli_keeps_results_where_told(run, tmp_path, monkeypatch):

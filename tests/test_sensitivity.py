@@ -218,7 +218,7 @@ def test_json_has_one_row_per_constant_with_popotos_figures(run, fake, db, embed
     decay, chi = out["constants"]
     assert set(decay) == {"constant", "tier", "families", "default", "search_low",
                           "search_high", "study_name", "grid_source", "scenarios", "verdict",
-                          "popoto_spread", "popoto_best", "evaluated"}
+                          "popoto_spread", "popoto_best", "evaluated", "notes"}
     assert set(decay["verdict"]) >= {"spread", "ci_low", "ci_high", "status", "why", "best",
                                      "points", "outside", "spread_in_range"}
     assert (decay["popoto_spread"], decay["verdict"]["status"]) == (0.067, "sensitive")

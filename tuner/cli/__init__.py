@@ -4,6 +4,7 @@ One module per command group; importing this package registers them all on ``mai
 """
 
 from tuner.cli import (  # noqa: F401 - importing registers the commands
+    check_commands,
     ratchet_commands,
     sensitivity_commands,
     study_commands,

@@ -292,6 +292,16 @@ def incumbent_or_fail(catalog: Catalog, pairs: tuple[str, ...],
         raise
 
 
+def ledger_tag_of(catalog: Catalog, bank_size: int, base_seed: int, pairs: tuple[str, ...],
+                  path: str | None) -> str:
+    """The tag of the ledger a ratchet from this bank and incumbent wrote (export, check)."""
+    from tuner.decisions.ratchet import ledger_tag
+    from tuner.evaluation.engine import BankSpec
+
+    incumbent = incumbent_or_fail(catalog, pairs, path)
+    return ledger_tag(BankSpec(size=bank_size, base_seed=base_seed), incumbent)
+
+
 def banks_or_fail(bank_size: int, base_seed: int, held_out: int, confirm_size: int,
                   confirm_base_seed: int) -> tuple[Any, Any]:
     """The decision bank (train pool + held-out pool) and the confirmation bank."""

@@ -8,6 +8,7 @@ from tuner.catalog import UnknownConstantError
 from tuner.cli.app import main
 from tuner.cli.common import (
     banks_or_fail,
+    catalog_option,
     emit_json,
     fail,
     gate_options,
@@ -15,6 +16,7 @@ from tuner.cli.common import (
     incumbent_or_fail,
     interruptible,
     json_option,
+    ledger_tag_of,
     load_catalog_or_fail,
     note_url,
     redis_or_fail,
@@ -29,7 +31,7 @@ from tuner.defaults import (
     DEFAULT_RATCHET_TRIALS,
     DEFAULT_STORAGE,
 )
-from tuner.infra.urls import mask_secrets
+from tuner.infra.urls import mask_secrets, mask_url
 
 
 @main.command("ratchet")
@@ -97,7 +99,11 @@ def ratchet_command(
 
 @main.command("export")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="Patch file to write (empty when nothing was accepted).")
+              help="File to write (an empty patch when nothing was accepted).")
+@click.option("--format", "output_format", type=click.Choice(["patch", "config", "ledger"]),
+              default="patch", show_default=True,
+              help="patch: a diff of popoto's source; config: start-up Python lines for a "
+                   "deployment; ledger: the ledger as JSON for `tuner check`.")
 @click.option("--popoto-src", default=None, type=click.Path(exists=True),
               help="popoto checkout, or its fields/constants.py (default: the installed one).")
 @click.option("--layout", type=click.Choice(["repo", "wheel"]), default="repo",
@@ -113,24 +119,32 @@ def ratchet_command(
 @click.option("--base-seed", type=int, default=DEFAULT_BASE_SEED, show_default=True,
               help="Base seed of the ledger's scenario bank.")
 @click.option("--allow-not-ready", is_flag=True,
-              help="Export even when the joint check marked the accepted set not ready.")
+              help="Export even when no joint check confirmed the accepted set as it stands, "
+                   "or it marked the set not ready.")
+@catalog_option
 @json_option
+@incumbent_options
 def export_command(
-    out_path: str, popoto_src: str | None, layout: str, storage: str, artifact_dir: str | None,
-    bank_size: int, base_seed: int, allow_not_ready: bool, as_json: bool,
+    out_path: str, output_format: str, popoto_src: str | None, layout: str, storage: str,
+    artifact_dir: str | None, bank_size: int, base_seed: int, allow_not_ready: bool,
+    catalog_path: str | None, as_json: bool, incumbent_pairs: tuple[str, ...],
+    incumbent_file: str | None,
 ) -> None:
-    """Write the ledger's accepted proposals as a reviewable patch of popoto's constants.py."""
+    """Write the ledger's accepted values: a patch of popoto, start-up lines, or the ledger."""
     import datetime
     from pathlib import Path
 
-    from tuner.evaluation.engine import BankSpec
     from tuner.export.proposals import ExportError, outcome_text, run_export
 
+    catalog = load_catalog_or_fail(catalog_path)
     try:
         outcome = run_export(
-            out=Path(out_path), storage=storage, bank_tag=BankSpec(bank_size, base_seed).tag,
+            out=Path(out_path), storage=storage,
+            bank_tag=ledger_tag_of(catalog, bank_size, base_seed, incumbent_pairs,
+                                   incumbent_file),
             popoto_src=popoto_src, layout=layout, artifact_dir=artifact_dir,
             today=datetime.date.today().isoformat(), allow_not_ready=allow_not_ready,
+            output_format=output_format, catalog=catalog, where=mask_url(storage),
         )
     except ExportError as exc:
         fail(str(exc))

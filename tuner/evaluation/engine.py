@@ -23,11 +23,12 @@ from tuner.defaults import (
     DEFAULT_HELD_OUT,
     DEFAULT_VALIDATION_FRACTION,
 )
+from tuner.evaluation.fingerprint import popoto_defaults, state_digest
 from tuner.evaluation.overrides import applied_constants
 
 MEMO_LIMIT = 500_000
 
-ValuesKey = tuple[tuple[str, str, float], ...]
+ValuesKey = tuple[str, tuple[tuple[str, str, float], ...]]  # (popoto state, values)
 _MEMO: dict[tuple[ValuesKey, ScenarioSeed], ScenarioResult] = {}
 _POOL = None  # a tuner.evaluation.workers.WorkerPool while `--workers N > 1` is in force
 _CACHE = None  # a tuner.evaluation.result_cache.ResultCache while a command keeps results on disk
@@ -134,17 +135,27 @@ class Evaluation:
 
 
 def values_key(values: Mapping[Constant, float]) -> ValuesKey:
-    """A canonical, hashable form of ``values``; a constant at popoto's default is left out.
+    """The numbers in force when ``values`` are applied, in a canonical, hashable form.
 
-    Applying popoto's current value is the same as applying nothing, so ``{}`` and
-    ``{decay_rate: 0.1}`` share one memo entry.
+    A key names everything a run depends on besides the seed: popoto's state (its version, every
+    ``Defaults`` number and its source, by digest: ``fingerprint.state_digest``) and each
+    applied value *by its number*. A value equal to the number popoto already holds for it
+    (its ``Defaults`` entry, or the frozen default argument) leaves every number in force as it
+    was, so ``{}`` and ``{decay_rate: 0.1}`` share one key while popoto's ``DECAY_RATE`` is 0.1
+    and the ratchet's baselines share their runs; once popoto's number is another, the state
+    digest is another too and no earlier result is read. Incumbent and carried-forward values
+    are applied values, so they are keyed the same way.
     """
+    held = popoto_defaults()
     items = []
     for constant, value in values.items():
-        if float(value) == float(constant.default()):
+        number = float(value)
+        current = held.get(constant.attr) if constant.attr else constant.default()
+        if isinstance(current, int | float) and not isinstance(current, bool) \
+                and number == float(current):
             continue
-        items.append((constant.name, constant.attr or constant.argument or "", float(value)))
-    return tuple(sorted(items))
+        items.append((constant.name, constant.attr or constant.argument or "", number))
+    return state_digest(), tuple(sorted(items))
 
 
 def evaluate_values(

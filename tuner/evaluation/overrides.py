@@ -43,6 +43,9 @@ def applied_constants(values: Mapping[Constant, float]) -> Iterator[dict[str, fl
     """Apply ``values`` for the duration of the block; yields the explicit-argument values."""
     from popoto.fields.constants import Defaults
 
+    from tuner.evaluation.fingerprint import popoto_defaults
+
+    popoto_defaults()  # popoto's own numbers are snapshotted before any value is applied
     undo: list[tuple[object, str, object]] = []
     arguments: dict[str, float] = {}
     try:

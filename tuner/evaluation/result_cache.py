@@ -1,16 +1,17 @@
 """Scenario results kept on disk, so no later process scores the same (values, scenario) again.
 
-A result depends on the scenario seed, the values applied, the scenario harness, tuner's
-override mechanism and popoto's version; the key hashes all of them, so a changed harness or
-popoto never reads a stale result. Resuming a study, validating in another process, the
-ratchet's confirmation check and a sensitivity sweep all reuse what any earlier command scored.
+A result depends on the scenario seed, the values applied (by number), the scenario harness,
+tuner's override mechanism and popoto's state: its version, every ``Defaults`` number and the
+source of every popoto module (``tuner.evaluation.fingerprint``). The key hashes all of them, so
+an edited harness, popoto default or popoto source file never reads a stale result. Resuming
+a study, validating in another process, the ratchet's confirmation check and a sensitivity
+sweep all reuse what any earlier command scored.
 Outages are never cached (they propagate before anything is stored); failed scenarios are,
 because they fail the same way every time.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import sqlite3
@@ -18,24 +19,19 @@ import threading
 from pathlib import Path
 
 from scenarios import ScenarioResult, ScenarioSeed
+from tuner.evaluation.fingerprint import code_fingerprint
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, result TEXT NOT NULL)"
 
 
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """The harness (scenarios/ sources), tuner's override code and popoto's version."""
-    from tuner.evaluation import overrides
-    from tuner.evaluation.fingerprint import harness_hash, popoto_version
-
-    sha = hashlib.sha256(harness_hash().encode())
-    sha.update(Path(overrides.__file__).read_bytes())
-    sha.update(popoto_version().encode())
-    return sha.hexdigest()[:16]
-
-
 def result_key(values_key: tuple, seed: ScenarioSeed) -> str:
-    text = json.dumps([code_fingerprint(), list(values_key), seed.to_dict()], sort_keys=True)
+    """The result's key: the harness, tuner's override code, popoto's state, the values, the seed.
+
+    ``values_key`` (``engine.values_key``) already carries popoto's state digest and every applied
+    number; ``code_fingerprint`` adds the harness and the override code (and the state again, so
+    a key is complete even for a caller that built its own values key).
+    """
+    text = json.dumps([code_fingerprint(), values_key, seed.to_dict()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

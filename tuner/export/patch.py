@@ -1,9 +1,15 @@
-"""The patch itself: a unified diff of popoto's ``fields/constants.py`` for accepted values.
+"""The patch itself: one unified diff of popoto's source carrying every accepted value.
 
-Pure text work (no storage, no popoto import): locate each accepted constant's value in the
-``Defaults`` class by its syntax tree, replace only that value and its trailing comment with the
-evidence behind the change, and diff. Every other byte of the file stays as it was, so the
-review is about numbers, not formatting.
+Pure text work (no storage, no popoto import): each accepted value is located where it lives
+(``tuner.export.sites``: a ``Defaults`` attribute in ``fields/constants.py``, or a default
+argument frozen into a signature), only that literal and its trailing comment are replaced (the
+comment by the evidence behind the change), and each touched file is diffed. Every other byte
+stays as it was, so the review is about numbers, not formatting.
+
+A value that cannot be patched (an expression instead of a number, a parameter the source does
+not have, a module outside popoto) is listed with its file and line and does not block the rest.
+What does block the whole patch is a ledger that does not match the source: a value in the
+source other than the one the study ran against, or two accepted values for one attribute.
 """
 
 from __future__ import annotations
@@ -12,12 +18,24 @@ import ast
 import difflib
 import io
 import tokenize
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from tuner.decisions.ledger import LedgerRecord
+from tuner.export.sites import (
+    CONSTANTS_FILE,
+    Site,
+    SourceError,
+    Unpatchable,
+    argument_site,
+    defaults_site,
+    module_file,
+    parse,
+)
 
-LAYOUTS = {"repo": "src/popoto/fields/constants.py", "wheel": "popoto/fields/constants.py"}
+PACKAGE_DIRS = {"repo": "src/popoto", "wheel": "popoto"}
+LAYOUTS = {layout: f"{base}/{CONSTANTS_FILE}" for layout, base in PACKAGE_DIRS.items()}
 SIGNIFICANT_DIGITS = 6
 
 
@@ -27,156 +45,227 @@ class ExportError(ValueError):
 
 @dataclass(frozen=True)
 class Change:
-    """One constant's edit: the literal as it stands in the source and what replaces it."""
+    """One value's edit: the literal as it stands in the source and what replaces it."""
 
     constant: str
-    attr: str
+    attr: str  # what the literal defines: "DECAY_RATE" or "CoOccurrenceField.strengthen(delta)"
     old: str
     new: str
     line: int  # 1-based line of the value in the source
+    file: str = LAYOUTS["repo"]  # the patched file, as the diff names it
 
     def to_dict(self) -> dict:
         return {"constant": self.constant, "attr": self.attr, "old": self.old, "new": self.new,
-                "line": self.line}
+                "line": self.line, "file": self.file}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An accepted value the patch does not carry, and where a person should change it."""
+
+    constant: str
+    proposal: float | None
+    why: str
+    file: str
+    line: int | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def to_dict(self) -> dict:
+        return {"constant": self.constant, "proposal": self.proposal, "why": self.why,
+                "file": self.file, "line": self.line}
 
 
 @dataclass(frozen=True)
 class Export:
-    """The patch text (empty when nothing was accepted) and the edits it carries."""
+    """The patch text (empty when nothing could be patched), its edits and what it left out."""
 
     patch: str
     changes: tuple[Change, ...]
-    path: str
+    path: str  # fields/constants.py as the diff names it
+    skipped: tuple[Skipped, ...] = ()
 
 
 def build_patch(
     records: Iterable[LedgerRecord], *, source_text: str, layout: str = "repo", today: str,
-    source_name: str = "constants.py",
+    source_name: str = "constants.py", arguments: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> str:
-    """The unified diff of ``constants.py`` carrying only the accepted records' changes."""
+    """The unified diff carrying the accepted records' changes (see ``build_export``)."""
     return build_export(records, source_text=source_text, layout=layout, today=today,
-                        source_name=source_name).patch
+                        source_name=source_name, arguments=arguments, root=root).patch
 
 
 def build_export(
     records: Iterable[LedgerRecord], *, source_text: str, layout: str = "repo", today: str,
-    source_name: str = "constants.py",
+    source_name: str = "constants.py", arguments: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> Export:
-    """Edit a copy of the source for every accepted record, then diff it against the original.
+    """Edit a copy of each touched file for every accepted record, then diff the copies.
 
-    Every accepted record is checked before anything is produced, so a patch is either complete
-    or refused: a partial patch would silently drop a decision the ledger says was made.
+    ``source_text`` is ``fields/constants.py``; ``arguments`` maps a constant to its catalog
+    ``argument`` spec (``module:Qual.name:param``) and ``root`` is popoto's package directory,
+    where a signature's module is read from.
     """
     if layout not in LAYOUTS:
         raise ExportError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
-    path = LAYOUTS[layout]
     accepted = [r for r in records if r.accepted]
     if not accepted:
-        return Export(patch="", changes=(), path=path)
+        return Export(patch="", changes=(), path=LAYOUTS[layout])
     _check_distinct_attrs(accepted)
-    lines = source_text.splitlines(keepends=True)
-    defaults = _defaults_class(source_text, source_name)
-    comments = _comment_columns(source_text)
-    new_lines = list(lines)
-    changes = []
+    files = SourceFiles(constants_text=source_text, constants_name=source_name, root=root)
+    arguments = arguments or {}
+    edits: dict[str, list[tuple[Site, LedgerRecord]]] = {}
+    skipped = []
     for record in accepted:
-        change, new_line = _edit(record, defaults, lines, comments, source_name, today)
-        new_lines[change.line - 1] = new_line
-        changes.append(change)
-    patch = _preamble(changes, path, today) + _unified_diff(lines, new_lines, path)
-    return Export(patch=patch, changes=tuple(changes), path=path)
+        try:
+            sites = _checked_sites(record, arguments.get(record.constant), files, edits)
+        except Unpatchable as exc:
+            file = f"{PACKAGE_DIRS[layout]}/{exc.file}" if exc.file.endswith(".py") else exc.file
+            skipped.append(Skipped(record.constant, record.proposal, exc.why, file, exc.line))
+            continue
+        for site in sites:
+            edits.setdefault(site.file, []).append((site, record))
+    changes, diffs = [], []
+    for file, held in sorted(edits.items(), key=lambda kv: kv[0] != CONSTANTS_FILE):
+        path = f"{PACKAGE_DIRS[layout]}/{file}"
+        made, diff = _edit_file(files.text(file), held, path, today)
+        changes += made
+        diffs.append(diff)
+    patch = _preamble(changes, skipped, today) + "".join(diffs) if changes else ""
+    return Export(patch=patch, changes=tuple(changes), path=LAYOUTS[layout],
+                  skipped=tuple(skipped))
+
+
+@dataclass
+class SourceFiles:
+    """popoto's files as the export reads them: constants.py as given, others from ``root``."""
+
+    constants_text: str
+    constants_name: str
+    root: Path | None
+
+    def text(self, file: str) -> str:
+        if file == CONSTANTS_FILE:
+            return self.constants_text
+        assert self.root is not None
+        return (self.root / file).read_text(encoding="utf-8")
+
+    def name(self, file: str) -> str:
+        """How messages name ``file``: the path a person opens."""
+        if file == CONSTANTS_FILE:
+            return self.constants_name
+        return str(self.root / file) if self.root else file
+
+    def tree(self, file: str) -> ast.Module:
+        try:
+            return parse(self.text(file), self.name(file))
+        except SourceError as exc:
+            if file == CONSTANTS_FILE:
+                raise ExportError(str(exc)) from None
+            raise Unpatchable(str(exc), file=file) from None
+
+
+def sites_of(record: LedgerRecord, spec: str | None, files: SourceFiles) -> list[Site]:
+    """Every literal holding ``record``'s value: its ``Defaults`` attribute, and the signature
+    of its catalog ``argument`` (for an argument-only constant; or, next to an attribute, when
+    the signature repeats the number as a literal of its own)."""
+    sites = []
+    if record.attr:
+        try:
+            sites.append(defaults_site(files.tree(CONSTANTS_FILE), record.attr, CONSTANTS_FILE))
+        except SourceError as exc:
+            raise ExportError(str(exc).replace(CONSTANTS_FILE, files.constants_name, 1)
+                              ) from None
+    if spec:
+        try:
+            sites.append(_argument(spec, files))
+        except Unpatchable:
+            if not record.attr:
+                raise  # the signature is the only place the value lives
+    elif not record.attr:
+        raise Unpatchable(f"{record.constant} is a function default argument the catalog does "
+                          "not locate (no `argument` spec); change it in popoto by hand",
+                          file=CONSTANTS_FILE)
+    return sites
+
+
+def _argument(spec: str, files: SourceFiles) -> Site:
+    module, qualname, param = spec.split(":")
+    file = module_file(module, files.root) if files.root else None
+    if file is None:
+        raise Unpatchable(f"{module} is not a module of the popoto source being patched; change "
+                          f"{qualname}({param}=...) by hand", file=module.replace(".", "/"))
+    return argument_site(files.tree(file), qualname, param, file)
+
+
+def _checked_sites(record: LedgerRecord, spec: str | None, files: SourceFiles,
+                   edits: Mapping[str, list[tuple[Site, LedgerRecord]]]) -> list[Site]:
+    """``record``'s sites, each checked: the source holds the number the study ran against
+    (else the whole export is refused), the proposal can be written there, and no other
+    accepted value sits on the same line."""
+    sites = sites_of(record, spec, files)
+    for site in sites:
+        _check_current(record, site, files.name(site.file))
+        try:
+            format_value(record, integer=isinstance(site.value, int))
+        except Unpatchable as exc:
+            raise Unpatchable(exc.why, file=site.file, line=site.line) from None
+        if any(other.line == site.line for other, _ in edits.get(site.file, ())):
+            raise Unpatchable(f"{site.what} shares line {site.line} with another accepted "
+                              "value; edit it by hand", file=site.file, line=site.line)
+    return sites
+
+
+def popoto_value(record: LedgerRecord) -> float:
+    """The number popoto held when the study ran (a ledger may record it apart from the
+    incumbent the decision compared against)."""
+    held = getattr(record, "popoto_default", None)
+    return record.default if held is None else held
+
+
+def _check_current(record: LedgerRecord, site: Site, name: str) -> None:
+    if site.value != popoto_value(record):
+        raise ExportError(
+            f"{site.what} is {site.value!r} in {name} but the ledger's study ran against "
+            f"{popoto_value(record)!r}; rerun `tuner ratchet` against this popoto")
 
 
 def _check_distinct_attrs(records: list[LedgerRecord]) -> None:
     seen: dict[str, str] = {}
     for record in records:
         if record.attr is None:
-            raise ExportError(
-                f"{record.constant} is a function default argument, not a Defaults attribute; "
-                "it cannot be exported as a constants.py patch (change it in popoto by hand)"
-            )
+            continue
         if record.attr in seen:
             raise ExportError(f"{seen[record.attr]} and {record.constant} were both accepted "
                               f"for Defaults.{record.attr}; the ledger must decide one value")
         seen[record.attr] = record.constant
 
 
-def _defaults_class(source_text: str, source_name: str) -> ast.ClassDef:
-    try:
-        tree = ast.parse(source_text)
-    except SyntaxError as exc:
-        raise ExportError(f"{source_name} is not valid Python: {exc.msg} (line {exc.lineno})"
-                          ) from None
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "Defaults":
-            return node
-    raise ExportError(f"{source_name} has no class Defaults; is it popoto's fields/constants.py?")
+def _edit_file(text: str, held: list[tuple[Site, LedgerRecord]], path: str,
+               today: str) -> tuple[list[Change], str]:
+    lines = text.splitlines(keepends=True)
+    comments = _comment_columns(text)
+    new_lines = list(lines)
+    changes = []
+    for site, record in held:
+        new = format_value(record, integer=isinstance(site.value, int))
+        line = lines[site.line - 1]
+        start, end = _char_col(line, site.col), _char_col(line, site.end_col)
+        new_lines[site.line - 1] = _replace_value(line, start, end, new,
+                                                  evidence_comment(record, today),
+                                                  comments.get(site.line))
+        attr = site.what.removeprefix("Defaults.")
+        changes.append(Change(record.constant, attr, line[start:end], new, site.line, path))
+    return changes, _unified_diff(lines, new_lines, path)
 
 
 def _comment_columns(source_text: str) -> dict[int, int]:
     """Line number -> character column of the comment on that line (tokenizer-exact)."""
     tokens = tokenize.generate_tokens(io.StringIO(source_text).readline)
     return {tok.start[0]: tok.start[1] for tok in tokens if tok.type == tokenize.COMMENT}
-
-
-def _value_node(defaults: ast.ClassDef, attr: str, source_name: str) -> ast.expr:
-    """The right-hand side of the single ``attr = ...`` in the class body."""
-    found = [node.value for node in defaults.body if _assigns(node, attr)]
-    if not found:
-        raise ExportError(f"Defaults.{attr} is not assigned in {source_name}; "
-                          "this popoto does not have the constant the study tuned")
-    if len(found) > 1:
-        raise ExportError(f"Defaults.{attr} is assigned {len(found)} times in {source_name}; "
-                          "refusing to guess which one to patch")
-    return found[0]  # type: ignore[return-value]
-
-
-def _assigns(node: ast.stmt, attr: str) -> bool:
-    if isinstance(node, ast.Assign):
-        return len(node.targets) == 1 and _is_name(node.targets[0], attr)
-    return isinstance(node, ast.AnnAssign) and node.value is not None and _is_name(
-        node.target, attr)
-
-
-def _is_name(node: ast.expr, attr: str) -> bool:
-    return isinstance(node, ast.Name) and node.id == attr
-
-
-def _literal_number(node: ast.expr) -> int | float | None:
-    """The value of a plain numeric literal (``0.1``, ``-3``), else None (calls, bools, ...)."""
-    if node.lineno != node.end_lineno:
-        return None
-    try:
-        value = ast.literal_eval(node)
-    except ValueError:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value
-
-
-def _edit(
-    record: LedgerRecord, defaults: ast.ClassDef, lines: list[str], comments: dict[int, int],
-    source_name: str, today: str,
-) -> tuple[Change, str]:
-    """The changed source line for one record, after checking the source is what was tuned."""
-    assert record.attr is not None
-    node = _value_node(defaults, record.attr, source_name)
-    current = _literal_number(node)
-    if current is None:
-        raise ExportError(f"Defaults.{record.attr} in {source_name} is not a plain numeric "
-                          "literal; edit it by hand")
-    if current != record.default:
-        raise ExportError(
-            f"Defaults.{record.attr} is {current!r} in {source_name} but the ledger's study ran "
-            f"against {record.default!r}; rerun `tuner ratchet` against this popoto"
-        )
-    new = format_value(record, integer=isinstance(current, int))
-    line = lines[node.lineno - 1]
-    start, end = _char_col(line, node.col_offset), _char_col(line, node.end_col_offset or 0)
-    comment = evidence_comment(record, today)
-    new_line = _replace_value(line, start, end, new, comment, comments.get(node.lineno))
-    return Change(record.constant, record.attr, line[start:end], new, node.lineno), new_line
 
 
 def _char_col(line: str, byte_col: int) -> int:
@@ -208,14 +297,14 @@ def format_value(record: LedgerRecord, *, integer: bool) -> str:
         raise ExportError(f"{record.constant} is accepted but has no proposal in the ledger")
     if integer:
         if float(value) != int(value):
-            raise ExportError(f"{record.constant}: proposal {value!r} is not a whole number but "
-                              f"Defaults.{record.attr} is an int")
+            raise Unpatchable(f"{record.constant}: proposal {value!r} is not a whole number but "
+                              f"popoto's value is an int", file=CONSTANTS_FILE)
         text = str(int(value))
     else:
         text = repr(float(f"{float(value):.{SIGNIFICANT_DIGITS}g}"))
-    if float(text) == float(record.default):
-        raise ExportError(f"{record.constant}: proposal {value!r} rounds to the current value "
-                          f"{record.default!r}; nothing to patch")
+    if float(text) == float(popoto_value(record)):
+        raise Unpatchable(f"{record.constant}: proposal {value!r} rounds to the current value "
+                          f"{popoto_value(record)!r}; nothing to patch", file=CONSTANTS_FILE)
     return text
 
 
@@ -235,10 +324,13 @@ def _delta(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
 
 
-def _preamble(changes: list[Change], path: str, today: str) -> str:
+def _preamble(changes: list[Change], skipped: list[Skipped], today: str) -> str:
     """Free text before the diff; ``git apply`` and ``patch`` both skip it."""
-    lines = [f"tuner export {today}: {len(changes)} accepted proposal(s) for {path}"]
+    files = ", ".join(dict.fromkeys(c.file for c in changes)) or "no file"
+    lines = [f"tuner export {today}: {len(changes)} accepted proposal(s) for {files}"]
     lines += [f"  {c.attr}: {c.old} -> {c.new}" for c in changes]
+    lines += [f"  NOT PATCHED {s.constant} -> {s.proposal} ({s.where}): {s.why}"
+              for s in skipped]
     return "\n".join(lines) + "\n\n"
 
 

@@ -1,21 +1,36 @@
-"""Turn the ratchet ledger's accepted proposals into a patch of popoto's ``fields/constants.py``.
+"""``tuner export``: the ratchet ledger's accepted values, for people to review and apply.
 
-tuner never writes popoto: popoto's rule is that nothing changes ``constants.py`` without human
-review, so the result is a unified diff that people read and apply with ``git apply`` or
-``patch -p1``. The diff touches only the accepted constants' values and their trailing comments
-(replaced by the evidence behind the change); every other byte of the file stays as it was, so
-the review is about numbers, not formatting.
+tuner never writes popoto: popoto's rule is that nothing changes its defaults without human
+review. Three formats:
+
+- ``patch`` (default): one unified diff of popoto's source (``fields/constants.py`` and any
+  signature a value is frozen into) that people read and apply with ``git apply`` or
+  ``patch -p1``; a value that cannot be patched is listed with its file and line;
+- ``config``: start-up Python lines for a deployment (``Defaults.X = v  # evidence``);
+- ``ledger``: the ledger itself as JSON, committed next to ``constants.py`` for ``tuner check``.
+
+Only a set the ratchet's joint check confirmed is exported: every accepted value must be among
+the values the joint record says it covered, and the set must be ready (``check_confirmed``;
+``--allow-not-ready`` overrides).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
 
-from tuner.decisions.ledger import LEDGER_PREFIX, Ledger, find_ledgers
-from tuner.export.patch import LAYOUTS, Change, ExportError, build_export
+from tuner.catalog import Catalog, UnknownConstantError
+from tuner.decisions.ledger import Ledger, LedgerRecord
+from tuner.decisions.ledger_file import LedgerFileError, ledger_payload, sqlite_file
+from tuner.decisions.ledger_file import open_ledger as open_ledger_in
+from tuner.export.config import config_snippet
+from tuner.export.patch import LAYOUTS, Change, ExportError, Skipped, build_export
+from tuner.export.sites import CONSTANTS_FILE
+
+FORMATS = ("patch", "config", "ledger")
 
 
 def locate_source(popoto_src: str | Path | None) -> Path:
@@ -27,7 +42,7 @@ def locate_source(popoto_src: str | Path | None) -> Path:
     root = Path(popoto_src)
     if root.is_file():
         return root
-    candidates = [root / LAYOUTS["repo"], root / LAYOUTS["wheel"], root / "fields/constants.py"]
+    candidates = [root / LAYOUTS["repo"], root / LAYOUTS["wheel"], root / CONSTANTS_FILE]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -35,21 +50,33 @@ def locate_source(popoto_src: str | Path | None) -> Path:
                       f"{', '.join(str(c.relative_to(root)) for c in candidates)})")
 
 
+def package_root(constants: Path) -> Path:
+    """popoto's package directory: the one holding ``fields/constants.py``."""
+    return constants.resolve().parent.parent
+
+
 @dataclass(frozen=True)
 class ExportOutcome:
-    """What ``tuner export`` did: where the patch went, what it changes, where it is attached."""
+    """What ``tuner export`` did: where the output went, what it changes, where it is attached."""
 
     out: Path
-    source: Path
+    source: Path | None
     layout: str
     changes: tuple[Change, ...]
     ledger_study: str
     artifact_id: str | None
     artifact_dir: Path | None
+    format: str = "patch"
+    skipped: tuple[Skipped, ...] = ()
+    values: dict = field(default_factory=dict)  # config/ledger: constant -> exported value
 
     def to_dict(self) -> dict:
-        return {"out": str(self.out), "source": str(self.source), "layout": self.layout,
-                "changes": [c.to_dict() for c in self.changes], "empty": not self.changes,
+        return {"out": str(self.out), "source": str(self.source) if self.source else None,
+                "layout": self.layout, "format": self.format,
+                "changes": [c.to_dict() for c in self.changes],
+                "skipped": [s.to_dict() for s in self.skipped],
+                "values": self.values,
+                "empty": not (self.changes or self.values),
                 "ledger_study": self.ledger_study, "artifact_id": self.artifact_id,
                 "artifact_dir": str(self.artifact_dir) if self.artifact_dir else None}
 
@@ -57,36 +84,119 @@ class ExportOutcome:
 def run_export(
     *, out: Path, storage: str, bank_tag: str, popoto_src: str | None, layout: str,
     artifact_dir: str | None, today: str, allow_not_ready: bool = False,
+    output_format: str = "patch", catalog: Catalog | None = None, where: str = "",
 ) -> ExportOutcome:
-    """Read the ledger, write the patch file, and attach a non-empty patch to the ledger study."""
+    """Read the ledger, check its set was confirmed, and write the asked-for format."""
+    if output_format not in FORMATS:
+        raise ExportError(f"unknown format {output_format!r}; use one of {', '.join(FORMATS)}")
     ledger = open_ledger(storage, bank_tag)
+    records = ledger.records()
     if not allow_not_ready:
-        check_joint_ready(ledger)
+        check_confirmed(records, ledger.joint())
+    base = dict(out=out, layout=layout, ledger_study=ledger.study.study_name,
+                format=output_format)
+    if output_format == "ledger":
+        from tuner.evaluation.fingerprint import popoto_version
+
+        payload = ledger_payload([r.to_dict() for r in records], ledger.joint(), bank=bank_tag,
+                                 today=today, popoto=popoto_version(),
+                                 source=f"{ledger.study.study_name} in {where or 'storage'}")
+        _write(out, _json(payload))
+        return ExportOutcome(**base, source=None, changes=(), artifact_id=None,
+                             artifact_dir=None, values=_accepted_values(records))
+    if output_format == "config":
+        constants = _catalog_constants(catalog, records, ledger.joint())
+        _write(out, config_snippet(records, constants=constants,
+                                   incumbent=(ledger.joint() or {}).get("incumbent") or {},
+                                   today=today, ledger_name=ledger.study.study_name))
+        return ExportOutcome(**base, source=None, changes=(), artifact_id=None,
+                             artifact_dir=None, values=_accepted_values(records))
     source = locate_source(popoto_src)
-    export = build_export(ledger.records(), source_text=source.read_text(encoding="utf-8"),
-                          layout=layout, today=today, source_name=str(source))
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(export.patch, encoding="utf-8")
-    except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror}") from None
+    export = build_export(records, source_text=source.read_text(encoding="utf-8"),
+                          layout=layout, today=today, source_name=str(source),
+                          arguments=_argument_specs(catalog, records),
+                          root=package_root(source))
+    _write(out, export.patch)
     artifact_id, store_dir = None, None
     if export.changes:
         store_dir = artifact_dir_for(storage, artifact_dir)
         artifact_id = attach_patch(ledger.study, out, store_dir)
-    return ExportOutcome(out=out, source=source, layout=layout, changes=export.changes,
-                         ledger_study=ledger.study.study_name, artifact_id=artifact_id,
+    return ExportOutcome(**base, source=source, changes=export.changes,
+                         skipped=export.skipped, artifact_id=artifact_id,
                          artifact_dir=store_dir)
 
 
-def check_joint_ready(ledger: Ledger) -> None:
-    """Refuse a set the joint check marked not ready: together it did not beat the defaults."""
-    joint = ledger.joint()
-    if joint and not joint.get("confirmation"):
+def _write(out: Path, text: str) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror}") from None
+
+
+def _json(payload: Mapping) -> str:
+    import json
+
+    return json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _accepted_values(records: Sequence[LedgerRecord]) -> dict:
+    return {r.constant: r.proposal for r in records if r.accepted}
+
+
+def _catalog_constants(catalog: Catalog | None, records: Sequence[LedgerRecord],
+                       joint: Mapping | None) -> dict:
+    """The catalog entries of every constant the output names (None where unknown)."""
+    names = [r.constant for r in records] + list((joint or {}).get("incumbent") or {})
+    found = {}
+    for name in names:
+        try:
+            found[name] = catalog.resolve(name) if catalog else None
+        except UnknownConstantError:
+            found[name] = None
+    return found
+
+
+def _argument_specs(catalog: Catalog | None, records: Sequence[LedgerRecord]) -> dict[str, str]:
+    """Each accepted constant's catalog ``argument`` spec, where it has one."""
+    constants = _catalog_constants(catalog, [r for r in records if r.accepted], None)
+    return {name: c.argument for name, c in constants.items() if c is not None and c.argument}
+
+
+def check_confirmed(records: Sequence[LedgerRecord], joint: Mapping | None) -> None:
+    """Refuse an accepted set no joint check confirmed as it stands, or one marked not ready.
+
+    The joint record must cover exactly the accepted values: a ratchet interrupted before its
+    joint check, or a joint record left from a run that accepted another set (or other values),
+    confirms nothing about this one.
+    """
+    accepted = {r.constant: r.proposal for r in records if r.accepted}
+    if not accepted:
+        return
+    retry = "rerun `tuner ratchet` (it confirms the set at the end of a run)"
+    if not joint:
+        raise ExportError(
+            f"the accepted set was never confirmed: no joint check covers "
+            f"{', '.join(accepted)}; {retry}, or pass --allow-not-ready")
+    if not joint.get("confirmation"):
         raise ExportError(
             "the accepted set was never checked on a confirmation bank (a ledger from an older "
-            "tuner); rerun `tuner ratchet` to confirm it, or pass --allow-not-ready")
-    if joint and not joint.get("ready", True):
+            f"tuner); {retry}, or pass --allow-not-ready")
+    covered = joint.get("constants")
+    if not isinstance(covered, Mapping):
+        raise ExportError(
+            "the joint check does not say which constants it covered (a ledger from an older "
+            f"tuner), so it cannot confirm {', '.join(accepted)}; {retry}, or pass "
+            "--allow-not-ready")
+    unconfirmed = [_unconfirmed(name, value, covered) for name, value in accepted.items()
+                   if name not in covered or covered[name] != value]
+    dropped = [f"{name} (confirmed at {covered[name]!r}, no longer accepted)"
+               for name in covered if name not in accepted]
+    if unconfirmed or dropped:
+        raise ExportError(
+            f"the joint check did not confirm this set: {', '.join(unconfirmed + dropped)}; "
+            f"{retry}, or pass --allow-not-ready")
+    if not joint.get("ready", False):
         drop = f"drop {joint['drop']} and rerun `tuner ratchet`" if joint.get("drop") else (
             "rerun `tuner ratchet`")
         raise ExportError(
@@ -95,41 +205,25 @@ def check_joint_ready(ledger: Ledger) -> None:
             f"scenarios; {drop}, or pass --allow-not-ready to export it anyway")
 
 
+def _unconfirmed(name: str, value: object, covered: Mapping) -> str:
+    if name not in covered:
+        return f"{name} (accepted at {value!r}, not confirmed)"
+    return f"{name} (accepted at {value!r}, confirmed at {covered[name]!r})"
+
+
 def open_ledger(storage: str, bank_tag: str) -> Ledger:
     """The bank's ledger, refusing rather than creating an empty one (``Ledger`` would)."""
-    database = _sqlite_file(storage)
-    if database is not None and not database.exists():
-        raise ExportError(f"no study database at {database}; run `tuner ratchet` first")
     try:
-        ledgers = find_ledgers(storage)
-    except Exception as exc:  # any storage failure is a one-line usage error
-        raise ExportError(f"cannot open storage {storage}: {exc}") from None
-    if f"{LEDGER_PREFIX}{bank_tag}" not in ledgers:
-        others = [name.removeprefix(LEDGER_PREFIX) for name in ledgers]
-        hint = f" (it has ledgers for banks {', '.join(others)})" if others else ""
-        raise ExportError(f"no ratchet ledger for bank {bank_tag} in {storage}{hint}; "
-                          "run `tuner ratchet` first")
-    return Ledger(storage=storage, bank_tag=bank_tag)
-
-
-def _sqlite_file(storage: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL; None for other storages and in-memory SQLite."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        url = make_url(storage)
-    except Exception:  # not a SQLAlchemy URL: not a SQLite file either
-        return None
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database)
+        return open_ledger_in(storage, bank_tag)
+    except LedgerFileError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def artifact_dir_for(storage: str, explicit: str | None) -> Path:
     """``--artifact-dir``, else ``artifacts/`` next to a SQLite DB, else ``studies/artifacts``."""
     if explicit:
         return Path(explicit)
-    database = _sqlite_file(storage)
+    database = sqlite_file(storage)
     return database.parent / "artifacts" if database else Path("studies/artifacts")
 
 
@@ -149,12 +243,25 @@ def attach_patch(study: optuna.Study, patch_file: Path, store_dir: Path) -> str:
 
 
 def outcome_text(outcome: ExportOutcome, storage: str) -> str:
-    """The human summary: what was written, or why the patch is empty."""
+    """The human summary: what was written, what was left out, or why it is empty."""
+    if outcome.format != "patch":
+        what = {"config": "start-up lines", "ledger": "the ledger as JSON"}[outcome.format]
+        lines = [f"wrote {outcome.out}: {what} ({len(outcome.values)} accepted value(s))"]
+        lines += [f"  {name} = {value}" for name, value in outcome.values.items()]
+        return "\n".join(lines)
+    skipped = [f"  NOT PATCHED {s.constant} -> {s.proposal} at {s.where}: {s.why}"
+               for s in outcome.skipped]
     if not outcome.changes:
+        if skipped:
+            return "\n".join([f"nothing could be patched; wrote an empty patch to "
+                              f"{outcome.out}; change these by hand:", *skipped])
         return (f"no accepted proposals: the ledger {outcome.ledger_study} holds no ACCEPT "
                 f"decision, so there is nothing to change; wrote an empty patch to {outcome.out}")
-    lines = [f"wrote {outcome.out}: {len(outcome.changes)} constant(s) of {outcome.source}"]
+    files = sorted({c.file for c in outcome.changes})
+    lines = [f"wrote {outcome.out}: {len(outcome.changes)} constant(s) of {outcome.source}"
+             + (f" and {len(files) - 1} other file(s)" if len(files) > 1 else "")]
     lines += [f"  {c.attr}: {c.old} -> {c.new}" for c in outcome.changes]
+    lines += skipped
     where = ("your popoto checkout" if outcome.layout == "repo"
              else "the site-packages directory holding popoto")
     patch = outcome.out.resolve()

@@ -9,6 +9,8 @@ constant (failed points score 0, never dropped) and gives the spread a paired CI
 Each (constant, grid point) is one trial of the Optuna study
 ``sensitivity:<constant>-<bank>[-batch<N>s<seed>]``, stored like a sweep's points (per-scenario
 scores in user attrs), so a rerun evaluates only missing points and Ctrl-C keeps finished ones.
+A point scored under another popoto (its defaults or source), harness or override code does not
+count as finished: a rerun after an edit scores it again and says what changed.
 The verdict itself is ``tuner.sensitivity.stats.judge``, shared with ``tuner report``.
 """
 
@@ -28,16 +30,22 @@ from scenarios import ScenarioSeed
 from scenarios.runner import OUTAGE_ERRORS
 from tuner.catalog import Catalog, Constant, UnknownConstantError
 from tuner.evaluation.engine import BankSpec, evaluate_families, family_mean, sample_seeds
+from tuner.evaluation.fingerprint import code_fingerprint
 from tuner.sensitivity.popoto_sweep import POPOTO_SWEEP, POPOTO_SWEEP_DATE
 from tuner.sensitivity.stats import CONFIDENCE, Facts, PointScores, Verdict, judge
 from tuner.studies.study import DEFAULT_SEED, DEFAULT_STORAGE, fail_orphaned_trials
 from tuner.sweeps.plan import GridPoint, SweepPlan, SweepSpecError, plan_sweep, point_key
 from tuner.sweeps.run import (
+    FINGERPRINT_ATTR,
     ask_point,
     fail_stale_queue,
     names_hash,
     open_sweep_study,
     pending_points,
+    refresh_contract,
+    scored_under,
+    stale_note,
+    stale_points,
     trials_by_point,
 )
 
@@ -190,6 +198,7 @@ class Prepared:
     study: optuna.Study
     seeds: dict[str, list[ScenarioSeed]]
     todo: list[GridPoint]
+    notes: list[str] = field(default_factory=list)
 
 
 def prepare(plan: ConstantPlan, *, storage: str, bank: BankSpec, batch: int | None,
@@ -212,8 +221,12 @@ def prepare(plan: ConstantPlan, *, storage: str, bank: BankSpec, batch: int | No
     study.set_user_attr("grid_source", plan.source)
     study.set_user_attr("scenarios", {f: [s.label for s in v] for f, v in seeds.items()})
     study.set_user_attr("confidence", confidence)
-    todo = pending_points(plan.sweep, trials_by_point(study, plan.sweep))
-    return Prepared(plan=plan, study=study, seeds=seeds, todo=todo)
+    changes = refresh_contract(study, plan.sweep)
+    current = code_fingerprint()
+    todo = pending_points(plan.sweep, trials_by_point(study, plan.sweep, fingerprint=current))
+    stale = stale_points(study, plan.sweep, current) & {point_key(p.values) for p in todo}
+    return Prepared(plan=plan, study=study, seeds=seeds, todo=todo,
+                    notes=stale_note(changes, len(stale)))
 
 
 def run_point(prepared: Prepared, point: GridPoint) -> FrozenTrial:
@@ -224,6 +237,7 @@ def run_point(prepared: Prepared, point: GridPoint) -> FrozenTrial:
     """
     study, sweep = prepared.study, prepared.plan.sweep
     trial = ask_point(study, sweep, point)
+    trial.set_user_attr(FINGERPRINT_ATTR, code_fingerprint())
     try:
         evaluations = evaluate_families(sweep.mapping(point), prepared.seeds)
     except (KeyboardInterrupt, *OUTAGE_ERRORS):
@@ -260,18 +274,25 @@ class ConstantSensitivity:
     popoto_spread: float | None
     popoto_best: str | None
     evaluated: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. points scored again after an edit
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def read_result(study: optuna.Study, evaluated: set | None = None) -> ConstantSensitivity:
-    """Judge a sensitivity study from what it stores (the CLI and the report both call this)."""
+def read_result(study: optuna.Study, evaluated: set | None = None, *,
+                fingerprint: str | None = None, notes: Sequence[str] = ()) -> ConstantSensitivity:
+    """Judge a sensitivity study from what it stores (the CLI and the report both call this).
+
+    ``fingerprint``: count only points scored under it (the command, right after scoring);
+    the report passes none and reads each point's latest trial.
+    """
     attrs = study.user_attrs
     facts = Facts.from_attrs(attrs["facts"])
     grid = list(attrs.get("grid", []))
     evaluated = evaluated or set()
-    stored = stored_points(study.get_trials(deepcopy=False), facts.constant, evaluated)
+    trials = [t for t in study.get_trials(deepcopy=False) if scored_under(t, fingerprint)]
+    stored = stored_points(trials, facts.constant, evaluated)
     labels = attrs.get("scenarios", {})
     figure = POPOTO_SWEEP.get(facts.constant)
     return ConstantSensitivity(
@@ -284,6 +305,7 @@ def read_result(study: optuna.Study, evaluated: set | None = None) -> ConstantSe
         popoto_spread=figure.spread if figure else None,
         popoto_best=figure.best if figure else None,
         evaluated=sum(point_key([v]) in evaluated for v in grid),
+        notes=list(notes),
     )
 
 
@@ -338,9 +360,11 @@ def run_sensitivity(plans: Sequence[ConstantPlan], *, storage: str = DEFAULT_STO
         prepared = [prepare(p, storage=storage, bank=bank, batch=batch, seed=seed, size=size,
                             confidence=confidence) for p in pending]
         _evaluate(prepared, on_progress)
+        current = code_fingerprint()
         for item in prepared:
             results[item.plan.constant.name] = read_result(
-                item.study, {point_key(pt.values) for pt in item.todo})
+                item.study, {point_key(pt.values) for pt in item.todo}, fingerprint=current,
+                notes=item.notes)
         pending = [p for p in pending
                    if results[p.constant.name].verdict.status == "borderline"]
         if not pending:

@@ -60,7 +60,7 @@ def note_lines(rows: Sequence[ConstantSensitivity]) -> list[str]:
                          f"search range [{fmt(row.search_low)}, {fmt(row.search_high)}] "
                          f"(scored like the rest, flagged; in-range spread "
                          f"{_num(v.spread_in_range)})")
-        notes += [f"{row.constant}: {note}" for note in v.notes]
+        notes += [f"{row.constant}: {note}" for note in v.notes + row.notes]
     return notes
 
 

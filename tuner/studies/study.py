@@ -120,7 +120,7 @@ def open_study(
                 "incumbent": incumbent_names(baseline or {})}
     check_identity(study, identity)
     try:
-        check_contract(study, constant)
+        check_contract(study, constant, incumbent_names(baseline or {}))
     except ContractDriftError as exc:
         raise StudyConflictError(str(exc)) from None
     return study

@@ -33,6 +33,7 @@ class RunInfo:
     scenarios: list[str]
     evaluated: set[tuple]
     seconds: float
+    notes: list[str] = field(default_factory=list)  # e.g. points scored again after an edit
 
 
 @dataclass
@@ -132,7 +133,8 @@ def build_report(
         curves=curves(plan.names, rows),
         evaluated=sum(not r.resumed for r in rows), resumed=sum(r.resumed for r in rows),
         failed=sum(r.status == "failed" for r in rows), seconds=round(run.seconds, 3),
-        stats=value_stats(plan.names, rows) if stats else None, notes=_notes(plan, rows),
+        stats=value_stats(plan.names, rows) if stats else None,
+        notes=run.notes + _notes(plan, rows),
     )
 
 

@@ -6,6 +6,11 @@ and points are directly comparable. Each point is one Optuna trial, asked for wi
 fixed params (not ``GridSampler``, which slows quadratically on SQLite), so a sweep lives in
 the same storage as ``optimize``, resumes point by point and opens in optuna-dashboard.
 
+Every point's trial carries the fingerprint of what it was scored under (popoto's version,
+``Defaults`` numbers and source, the harness and the override code:
+``tuner.evaluation.fingerprint``); a rerun counts only points scored under the current one, so
+after an edit to popoto every point is scored again and a note names what changed.
+
 This module *runs* a sweep as an Optuna study. The grid it runs is planned by
 ``tuner.sweeps.plan``; the report is computed as data by ``tuner.sweeps.report``
 (``SweepReport``) and rendered by ``tuner.sweeps.view``.
@@ -22,7 +27,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from scenarios import ScenarioSeed
 from tuner.evaluation.engine import BankSpec, evaluate_values, sample_seeds
+from tuner.evaluation.fingerprint import code_fingerprint
 from tuner.infra.urls import mask_url
+from tuner.studies.contract import CONTRACT_ATTR, contract_changes, evaluation_contract
 from tuner.studies.objective import record_evaluation
 from tuner.studies.study import (
     DEFAULT_SEED,
@@ -36,6 +43,7 @@ from tuner.sweeps.plan import GridPoint, SweepPlan, point_key
 from tuner.sweeps.report import RunInfo, SweepReport, build_report
 
 ProgressCallback = Callable[[int, int], None]
+FINGERPRINT_ATTR = "fingerprint"  # on every grid point's trial: what it was scored under
 
 
 def sweep_study_name(plan: SweepPlan, bank: BankSpec) -> str:
@@ -93,16 +101,59 @@ def fail_stale_queue(study: optuna.Study) -> int:
     return len(stale)
 
 
-def trials_by_point(study: optuna.Study, plan: SweepPlan) -> dict[tuple, FrozenTrial]:
-    """The trial that speaks for each point: its COMPLETE one, else its latest FAIL."""
+def refresh_contract(study: optuna.Study, plan: SweepPlan) -> list[str]:
+    """Record what the study's points are scored under now; say what changed since last time.
+
+    Points scored under another contract stay in the storage but no longer count
+    (``trials_by_point`` with the current fingerprint), so they are scored again.
+    """
+    current = evaluation_contract(tuple(plan.constants))
+    stored = study.user_attrs.get(CONTRACT_ATTR)
+    if stored != current:
+        study.set_user_attr(CONTRACT_ATTR, current)
+    if not stored or stored == current:
+        return []
+    return contract_changes(stored, current)
+
+
+def stale_note(changes: list[str], stale: int) -> list[str]:
+    """The note a rerun prints when earlier points were scored under another popoto or code."""
+    if not stale:
+        return []
+    what = "; ".join(changes) if changes else "an older tuner did not record what under"
+    return [f"{stale} point(s) scored before were scored again, under the popoto and code in "
+            f"force now ({what})"]
+
+
+def scored_under(trial: FrozenTrial, fingerprint: str | None) -> bool:
+    """Whether ``trial`` counts: any trial when no fingerprint is asked for, else a match."""
+    return fingerprint is None or trial.user_attrs.get(FINGERPRINT_ATTR) == fingerprint
+
+
+def stale_points(study: optuna.Study, plan: SweepPlan, fingerprint: str) -> set[tuple]:
+    """Points with a COMPLETE trial scored under another fingerprint than ``fingerprint``."""
+    return {point_key([t.params[n] for n in plan.names])
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if all(n in t.params for n in plan.names) and not scored_under(t, fingerprint)}
+
+
+def trials_by_point(study: optuna.Study, plan: SweepPlan, *,
+                    fingerprint: str | None = None) -> dict[tuple, FrozenTrial]:
+    """The trial that speaks for each point: its latest COMPLETE one, else its latest FAIL.
+
+    With ``fingerprint``, only trials scored under it count (a rerun after popoto changed);
+    without, every stored trial does (the report, reading history).
+    """
     chosen: dict[tuple, FrozenTrial] = {}
     finished = (TrialState.COMPLETE, TrialState.FAIL)
     for trial in study.get_trials(deepcopy=False, states=finished):
-        if not all(name in trial.params for name in plan.names):
+        if not all(name in trial.params for name in plan.names) \
+                or not scored_under(trial, fingerprint):
             continue
         key = point_key([trial.params[name] for name in plan.names])
         held = chosen.get(key)
-        if held is None or held.state != TrialState.COMPLETE:
+        if held is None or trial.state == TrialState.COMPLETE \
+                or held.state != TrialState.COMPLETE:
             chosen[key] = trial
     return chosen
 
@@ -133,6 +184,7 @@ def run_point(
     like a (terrible) score rather than a refusal.
     """
     trial = ask_point(study, plan, point)
+    trial.set_user_attr(FINGERPRINT_ATTR, code_fingerprint())
     try:
         evaluation = evaluate_values(plan.mapping(point), seeds)
     except KeyboardInterrupt:
@@ -175,7 +227,10 @@ def run_sweep(
     study = open_sweep_study(plan, storage=storage, study_name=name, identity=identity)
     fail_orphaned_trials(study)
     fail_stale_queue(study)
-    todo = pending_points(plan, trials_by_point(study, plan))
+    changes = refresh_contract(study, plan)
+    current = code_fingerprint()
+    todo = pending_points(plan, trials_by_point(study, plan, fingerprint=current))
+    stale = len(stale_points(study, plan, current) & {point_key(p.values) for p in todo})
     started = time.perf_counter()
     progress = on_progress or (lambda done, total: None)
     progress(0, len(todo))
@@ -186,5 +241,6 @@ def run_sweep(
                   batch=batch if sampled else None, bank=bank.tag,
                   scenarios=[s.label for s in seeds],
                   evaluated={point_key(p.values) for p in todo},
-                  seconds=time.perf_counter() - started)
-    return build_report(plan, trials_by_point(study, plan), run, stats=stats)
+                  seconds=time.perf_counter() - started, notes=stale_note(changes, stale))
+    return build_report(plan, trials_by_point(study, plan, fingerprint=current), run,
+                        stats=stats)
