@@ -1,5 +1,7 @@
 """Studies: baseline trial, per-trial seeding, reproducibility, collapse, resume, conflicts."""
 
+from types import SimpleNamespace
+
 import pytest
 from optuna.trial import TrialState
 
@@ -108,22 +110,38 @@ def test_interrupted_study_keeps_finished_trials_and_resumes(tmp_path):
     assert sum(1 for t in completed(study) if t.params["decay_rate"] == 0.1) == 1
 
 
-def test_orphaned_running_trials_are_failed_once_stale(tmp_path, monkeypatch):
-    """A trial whose process died never beats: after the grace period it is failed, and the
-    study still completes the requested total."""
+def fast_forward(seconds: float) -> SimpleNamespace:
+    """tuner's heartbeat clock (``tuner.studies.storage.time``) moved ``seconds`` ahead: a grace
+    period passes without the test waiting for it, and without racing a sleep against it."""
     import time
 
-    monkeypatch.setenv("TUNER_HEARTBEAT", "1,2")
-    from tuner.studies.storage import open_storage
+    return SimpleNamespace(time=lambda: time.time() + seconds, sleep=time.sleep)
 
+
+def test_orphaned_running_trials_are_failed_once_stale_and_retried_with_their_params(
+        tmp_path, monkeypatch):
+    """A trial whose process died never beats: while the grace lasts it is left alone; once it
+    is over the trial is failed, its parameters are run again, and the study still completes
+    the requested total."""
+    from tuner.studies.objective import suggest_value
+    from tuner.studies.storage import open_storage, reap_stale_trials
+
+    monkeypatch.setenv("TUNER_HEARTBEAT", "1,600")
     open_storage.cache_clear()
+    small_study(tmp_path, trials=1)
     study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
-    study.ask()  # a trial whose process died: RUNNING, no heartbeat
-    time.sleep(2.5)
+    orphan = study.ask()  # a trial whose process died: RUNNING, no heartbeat
+    suggest_value(orphan, DECAY)
+    reap_stale_trials(study)  # 600 s of grace: far from over
+    assert study.get_trials(deepcopy=False)[orphan.number].state == TrialState.RUNNING
+    monkeypatch.setattr("tuner.studies.storage.time", fast_forward(601))
     summary = small_study(tmp_path, trials=2)
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    assert TrialState.RUNNING not in states and TrialState.FAIL in states
+    trials = study.get_trials(deepcopy=False)
+    assert trials[orphan.number].state == TrialState.FAIL
+    assert TrialState.RUNNING not in [t.state for t in trials]
     assert summary.trials_completed == 2
+    (retried,) = [t for t in completed(study) if t.user_attrs.get("retry_of") == orphan.number]
+    assert retried.params == orphan.params and retried.params != {"decay_rate": 0.1}
     open_storage.cache_clear()
 
 
