@@ -28,6 +28,7 @@ from scenarios import ScenarioSeed
 from scenarios.runner import OUTAGE_ERRORS
 from tuner.catalog import Catalog, Constant, UnknownConstantError
 from tuner.evaluation.engine import BankSpec, evaluate_families, family_mean, sample_seeds
+from tuner.infra.urls import mask_url
 from tuner.sensitivity.popoto_sweep import POPOTO_SWEEP, POPOTO_SWEEP_DATE
 from tuner.sensitivity.stats import Facts, PointScores, Verdict, judge
 from tuner.studies.study import DEFAULT_SEED, DEFAULT_STORAGE, fail_orphaned_trials
@@ -264,7 +265,7 @@ class SensitivityRun:
     """Everything ``tuner sensitivity`` prints; ``to_dict`` is its ``--json``."""
 
     date: str
-    storage: str
+    storage: str  # masked: it is printed
     bank: str
     batch: int | None
     seed: int
@@ -293,6 +294,6 @@ def run_sensitivity(plans: Sequence[ConstantPlan], *, storage: str = DEFAULT_STO
             done += 1
             progress(done, total)
     results = [read_result(p.study, {point_key(pt.values) for pt in p.todo}) for p in prepared]
-    return SensitivityRun(date=datetime.date.today().isoformat(), storage=storage,
+    return SensitivityRun(date=datetime.date.today().isoformat(), storage=mask_url(storage),
                           bank=bank.tag, batch=batch, seed=seed,
                           seconds=round(time.perf_counter() - started, 1), constants=results)
