@@ -169,3 +169,25 @@ def test_collapse_compares_each_scenario_across_values_not_sample_means():
     no_overlap_equal = [_trial(0.5, {"s:1": 0.5}), _trial(0.5, {"s:2": 0.5})]
     assert is_collapsed(no_overlap_equal)
     assert not is_collapsed([_trial(0.5, {"s:1": 0.5})])
+
+
+def test_restore_off_scores_the_very_same_study(tmp_path, monkeypatch):
+    """``TUNER_RESTORE=off`` re-seeds every scenario (it writes no template) and gives the very
+    same trials as restoring does."""
+    from scenarios.restore import clear_templates, template_count
+    from tuner.evaluation.engine import clear_memo
+
+    hop = load_catalog().resolve("decay_per_hop")  # one phased family: cheap
+    trials, templates = {}, {}
+    for mode in ("on", "off"):
+        clear_memo()
+        clear_templates()
+        monkeypatch.setenv("TUNER_RESTORE", mode)
+        small_study(tmp_path, hop, trials=4, db=f"{mode}.db")
+        study = open_study(hop, storage=storage(tmp_path, f"{mode}.db"), batch=3, bank=SMALL)
+        trials[mode] = [(t.params, t.value, t.user_attrs["ndcg"], t.user_attrs["spearman"])
+                        for t in completed(study)]
+        templates[mode] = template_count()
+    assert trials["on"] == trials["off"]
+    assert len({value for _, value, _, _ in trials["on"]}) > 1, "no value changed a score"
+    assert templates["off"] == 0 and templates["on"] > 0
