@@ -74,14 +74,16 @@ def freeze_mid_trial(process: subprocess.Popen, storage: str,
     several writes and its COMPLETE to send; once the process is stopped
     at most one write already in flight can land, so the trial can no longer finish. Killing
     the process then kills it mid-trial. When the stop lands elsewhere (between trials, or while
-    the trial records), the process is continued and the next trial is tried.
+    the trial records), the process is continued and the next trial is tried. Trial 1 is never
+    the one: its value is the seeded sampler's first draw, which the next worker's sampler
+    would draw again, so a retry that lost the parameters would pass unseen.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         wait_for_running_trial(storage)
         os.kill(process.pid, signal.SIGSTOP)
         caught = [t for t in the_study(storage).get_trials(deepcopy=False)
-                  if t.state == TrialState.RUNNING and t.number >= 1 and t.params
+                  if t.state == TrialState.RUNNING and t.number >= 2 and t.params
                   and "sampled_seeds" not in t.user_attrs]
         if caught:
             return caught[0]

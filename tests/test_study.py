@@ -130,8 +130,11 @@ def test_orphaned_running_trials_are_failed_once_stale_and_retried_with_their_pa
     open_storage.cache_clear()
     small_study(tmp_path, trials=1)
     study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
-    orphan = study.ask()  # a trial whose process died: RUNNING, no heartbeat
-    suggest_value(orphan, DECAY)
+    # A trial whose process died: RUNNING, no heartbeat. Its value is not the seeded sampler's
+    # next draw, which a retry that forgot the parameters would happen to repeat.
+    study.enqueue_trial({"decay_rate": 0.777})
+    orphan = study.ask()
+    assert suggest_value(orphan, DECAY) == 0.777
     reap_stale_trials(study)  # 600 s of grace: far from over
     assert study.get_trials(deepcopy=False)[orphan.number].state == TrialState.RUNNING
     monkeypatch.setattr("tuner.studies.storage.time", fast_forward(601))
@@ -141,7 +144,7 @@ def test_orphaned_running_trials_are_failed_once_stale_and_retried_with_their_pa
     assert TrialState.RUNNING not in [t.state for t in trials]
     assert summary.trials_completed == 2
     (retried,) = [t for t in completed(study) if t.user_attrs.get("retry_of") == orphan.number]
-    assert retried.params == orphan.params and retried.params != {"decay_rate": 0.1}
+    assert retried.params == orphan.params == {"decay_rate": 0.777}
     open_storage.cache_clear()
 
 
