@@ -136,16 +136,26 @@ def test_kill_9_of_optimize_leaves_no_server_and_the_next_start_cleans_up(tmp_pa
     database = tmp_path / "kill.db"
     env = {**os.environ, "TMPDIR": str(tmpdir)}
     env.pop("REDIS_URL", None)
-    process = subprocess.Popen(
-        [str(tuner), "optimize", "--constant", "decay_rate", "--storage",
-         f"sqlite:///{database}", "--bank-size", "10", "--batch", "3", "--trials", "500",
-         "--no-validate"],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "optimize.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(tuner), "optimize", "--constant", "decay_rate", "--storage",
+             f"sqlite:///{database}", "--bank-size", "10", "--batch", "3", "--trials", "500",
+             "--no-validate"],
+            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def running() -> bool:
+        """Fail at once, with what tuner said, if it exited instead of waiting in vain."""
+        if process.poll() is not None:
+            pytest.fail(f"tuner exited with {process.returncode}:\n{log.read_text()}")
+        return True
+
     try:
-        server = _wait_for(lambda: _server_pid(tmpdir), 60, "the embedded server")
-        _wait_for(lambda: _trials_started(database), 120, "the first trial")
+        server = _wait_for(lambda: running() and _server_pid(tmpdir), 60, "the embedded server")
+        # generous: a loaded 2-core machine (other test files' processes) can take minutes
+        _wait_for(lambda: running() and _trials_started(database), 300, "the first trial")
         assert not gone(server)
     finally:
         process.kill()
