@@ -128,11 +128,25 @@ def _trials_started(database: Path) -> bool:
         return False
 
 
+@pytest.fixture
+def short_tmpdir():
+    """A TMPDIR whose socket path fits a unix socket's 107 bytes: under pytest-xdist, tmp_path
+    is /tmp/pytest-of-root/pytest-NNN/popen-gwN/<test name>0, and the server's
+    tuner-redis-XXXXXXXX/redis.sock below it passes the limit once NNN has three digits (the
+    server then never answers)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="tk9-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_kill_9_of_optimize_leaves_no_server_and_the_next_start_cleans_up(tmp_path):
+def test_kill_9_of_optimize_leaves_no_server_and_the_next_start_cleans_up(tmp_path,
+                                                                          short_tmpdir):
     tuner = Path(sys.executable).parent / "tuner"
-    tmpdir = tmp_path / "tmp"
-    tmpdir.mkdir()
+    tmpdir = short_tmpdir
     database = tmp_path / "kill.db"
     env = {**os.environ, "TMPDIR": str(tmpdir)}
     env.pop("REDIS_URL", None)
