@@ -130,6 +130,10 @@ CASES = [
      "study", ["was created with batch=3, not 4"]),
     ("resume-other-range", (*STUDY, "--catalog", "{tmp}/narrow.toml"), None, "study",
      ["another contract", "range [0.01, 2.0] -> [0.01, 1.0]"]),
+    # the same study name, another bank (a bank otherwise names its own study)
+    ("resume-other-bank", (*STUDY[:6], "12", *STUDY[7:], "--study-name",
+                           "decay_rate@decay-b20261123n10"), None, "study",
+     ["was created with bank='b20261123n10', not 'b20261123n12'", "--study-name"]),
 ]
 
 

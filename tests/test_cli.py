@@ -30,8 +30,11 @@ def test_unknown_constant_exits_2_with_one_line(run):
     )
 
 
-def test_unreachable_redis_exits_2_naming_the_url(run):
-    result = run("optimize", "--constant", "decay_rate", "--redis-url", "redis://127.0.0.1:1/1")
+def test_unreachable_redis_exits_2_naming_the_url(run, tmp_path):
+    # its own storage: the default one is relative, and would be made in the checkout's
+    # studies/ and cached for every later test of this process
+    result = run("optimize", "--constant", "decay_rate", "--redis-url", "redis://127.0.0.1:1/1",
+                 "--storage", f"sqlite:///{tmp_path / 'cli.db'}")
     assert result.exit_code == 2
     assert result.output.startswith("Error: cannot reach Redis at redis://127.0.0.1:1/1: ")
     assert len(result.output.strip().splitlines()) == 1

@@ -22,8 +22,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get_json(url: str, deadline: float):
-    while True:
+def get_json(url: str, deadline: float, process: subprocess.Popen):
+    """The JSON at ``url`` once the dashboard answers; None if the dashboard exited first."""
+    while process.poll() is None:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 return json.loads(response.read())
@@ -31,6 +32,27 @@ def get_json(url: str, deadline: float):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+    return None
+
+
+def start_dashboard(storage: str, attempts: int = 5) -> tuple[subprocess.Popen, int, list]:
+    """The dashboard serving ``storage``, its port and its studies.
+
+    A port free when checked may be taken by another process before the dashboard binds it;
+    then the dashboard exits saying it cannot listen, and it is started again on another port.
+    """
+    for _ in range(attempts):
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tuner.cli", "dashboard", "--storage", storage,
+             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        found = get_json(f"http://127.0.0.1:{port}/api/studies", time.monotonic() + 30, process)
+        if found is not None and process.poll() is None:
+            return process, port, found["study_summaries"]
+        _, err = process.communicate(timeout=10)
+        assert b"cannot listen on" in err, err.decode(errors="replace")
+    pytest.fail(f"no free port in {attempts} attempts")
 
 
 @pytest.fixture
@@ -45,17 +67,11 @@ def storage_with_note(tmp_path):
 
 
 def test_dashboard_serves_studies_and_notes_on_loopback(storage_with_note):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tuner.cli", "dashboard", "--storage", storage_with_note,
-         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process, port, studies = start_dashboard(storage_with_note)
     try:
-        deadline = time.monotonic() + 30
-        studies = get_json(f"http://127.0.0.1:{port}/api/studies", deadline)["study_summaries"]
         assert [s["study_name"] for s in studies] == ["decay_rate@decay-b1n10"]
         detail = get_json(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}",
-                          deadline)
+                          time.monotonic() + 30, process)
         assert "**Decision: REJECT**" in detail["note"]["body"]
         assert len(detail["trials"]) == 2
     finally:

@@ -65,6 +65,33 @@ def wait_for_running_trial(storage: str, timeout: float = 120) -> None:
     pytest.fail("no trial started within the timeout")
 
 
+def freeze_mid_trial(process: subprocess.Popen, storage: str,
+                     timeout: float = 180) -> optuna.trial.FrozenTrial:
+    """SIGSTOP ``process`` while it is provably inside a trial's evaluation; return the trial.
+
+    A trial RUNNING with its parameter (suggested before the evaluation) and without
+    ``sampled_seeds`` (the first of the nine attrs it records after the evaluation) still has
+    several writes and its COMPLETE to send; once the process is stopped
+    at most one write already in flight can land, so the trial can no longer finish. Killing
+    the process then kills it mid-trial. When the stop lands elsewhere (between trials, or while
+    the trial records), the process is continued and the next trial is tried. Trial 1 is never
+    the one: its value is the seeded sampler's first draw, which the next worker's sampler
+    would draw again, so a retry that lost the parameters would pass unseen.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        wait_for_running_trial(storage)
+        os.kill(process.pid, signal.SIGSTOP)
+        caught = [t for t in the_study(storage).get_trials(deepcopy=False)
+                  if t.state == TrialState.RUNNING and t.number >= 2 and t.params
+                  and "sampled_seeds" not in t.user_attrs]
+        if caught:
+            return caught[0]
+        os.kill(process.pid, signal.SIGCONT)
+        time.sleep(0.05)
+    pytest.fail("never caught a trial mid-evaluation")
+
+
 @pytest.fixture
 def journal_storage():
     """A journal under a prefix of its own: other test runs and users of the same database
@@ -104,18 +131,24 @@ def test_two_workers_finish_exactly_the_requested_total(backend, request, tmp_pa
 @pytest.mark.parametrize("backend", ["pg_storage", "journal_storage"])
 def test_a_sigkilled_workers_trial_is_retried_and_the_study_completes(backend, request,
                                                                       tmp_path):
+    """The worker is killed while its trial is provably mid-evaluation (``freeze_mid_trial``):
+    that trial is failed as stale, run again with the same parameters, and the study still
+    completes exactly its total."""
     storage = request.getfixturevalue(backend)
     doomed = start_worker(storage, 5, tmp_path / "doomed.log")
-    wait_for_running_trial(storage)
-    os.kill(doomed.pid, signal.SIGKILL)
-    doomed.wait(timeout=30)
+    try:
+        watched = freeze_mid_trial(doomed, storage)
+    finally:
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=30)
     survivor_log = tmp_path / "survivor.log"
     finish(start_worker(storage, 5, survivor_log), survivor_log)
     trials = the_study(storage).get_trials(deepcopy=False)
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 5
-    failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert failed, "the killed worker's trial must have been failed as stale"
+    assert trials[watched.number].state == TrialState.FAIL, \
+        "the killed worker's trial must have been failed as stale"
     assert not any(t.state == TrialState.RUNNING for t in trials)
-    retried = [t for t in trials if t.state == TrialState.COMPLETE and (
-        "retry_of" in t.user_attrs or "failed_trial" in t.system_attrs)]
-    assert retried, "the stale trial's parameters must have been run again"
+    retried = [t for t in trials if t.state == TrialState.COMPLETE and watched.number in (
+        t.user_attrs.get("retry_of"), t.system_attrs.get("failed_trial"))]
+    assert len(retried) == 1, "the stale trial's parameters must have been run again, once"
+    assert retried[0].params == watched.params == trials[watched.number].params

@@ -128,24 +128,48 @@ def _trials_started(database: Path) -> bool:
         return False
 
 
+@pytest.fixture
+def short_tmpdir():
+    """A TMPDIR whose socket path fits a unix socket's 107 bytes: under pytest-xdist, tmp_path
+    is /tmp/pytest-of-root/pytest-NNN/popen-gwN/<test name>0, and the server's
+    tuner-redis-XXXXXXXX/redis.sock below it passes the limit once NNN has three digits (the
+    server then never answers)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="tk9-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_kill_9_of_optimize_leaves_no_server_and_the_next_start_cleans_up(tmp_path):
+def test_kill_9_of_optimize_leaves_no_server_and_the_next_start_cleans_up(tmp_path,
+                                                                          short_tmpdir):
     tuner = Path(sys.executable).parent / "tuner"
-    tmpdir = tmp_path / "tmp"
-    tmpdir.mkdir()
+    tmpdir = short_tmpdir
     database = tmp_path / "kill.db"
     env = {**os.environ, "TMPDIR": str(tmpdir)}
     env.pop("REDIS_URL", None)
-    process = subprocess.Popen(
-        [str(tuner), "optimize", "--constant", "decay_rate", "--storage",
-         f"sqlite:///{database}", "--bank-size", "10", "--batch", "3", "--trials", "500",
-         "--no-validate"],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "optimize.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(tuner), "optimize", "--constant", "decay_rate", "--storage",
+             f"sqlite:///{database}", "--bank-size", "10", "--batch", "3", "--trials", "500",
+             "--no-validate"],
+            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def running() -> bool:
+        """Fail at once, with what tuner said, if it exited instead of waiting in vain."""
+        if process.poll() is not None:
+            pytest.fail(f"tuner exited with {process.returncode}:\n{log.read_text()}")
+        return True
+
     try:
-        server = _wait_for(lambda: _server_pid(tmpdir), 60, "the embedded server")
-        _wait_for(lambda: _trials_started(database), 120, "the first trial")
+        server = _wait_for(lambda: running() and _server_pid(tmpdir), 60, "the embedded server")
+        # generous: a loaded 2-core machine (other test files' processes) can take minutes
+        _wait_for(lambda: running() and _trials_started(database), 300, "the first trial")
         assert not gone(server)
     finally:
         process.kill()

@@ -178,6 +178,9 @@ def test_ratchet_cli_prints_the_summary_and_json(planted, catalog_path, tmp_path
 def test_ratchet_from_a_fresh_directory_creates_the_default_storage(tmp_path, monkeypatch,
                                                                     catalog_path):
     """The README's default storage is relative; nothing may assume studies/ exists."""
+    from tuner.studies.storage import open_storage
+
+    open_storage.cache_clear()  # an earlier test's relative default would point elsewhere
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["ratchet", "--constants", "placebo", "--trials", "2",
                                        "--batch", "3", "--bank-size", "10", "--held-out", "10",

@@ -1,9 +1,14 @@
 """Restore equals fresh: a scenario restored from a template scores exactly as a re-seeded one.
 
 The template of every scenario is written once at popoto's defaults, as a study writes it on its
-first evaluation; then every constant that reaches the family runs at its search range's ends,
-restored from that template and fresh, on 10 train seeds. A value the setup reads but the family
-does not declare in ``setup_reads`` would be restored from the default's template and differ.
+first evaluation; then every constant that reaches the family, and every one its setup reads
+(``setup_reads``), runs at its search range's ends, restored and fresh, on 10 train seeds. A
+constant the setup reads gets its own template per value (the template key holds it): its first
+restored run writes that template, and only the second one restores it, so the second is the one
+compared with a fresh run. Every restored run is checked to run no setup: the restore path is
+really the one exercised. A value the setup reads but the family does not declare in
+``setup_reads``, or a template key that ignores ``setup_reads``, restores the wrong template and
+fails here.
 """
 
 import pytest
@@ -25,18 +30,39 @@ def reaching(family):
     return [c for c in CATALOG if c.reachable and family in c.reached_families]
 
 
+def constants_to_try(family):
+    """The constants that reach the family and those its setup reads (INITIAL_CYCLE_AMPLITUDE is
+    written by cyclic's setup though it does not move the family's ranking)."""
+    names = {c.name for c in reaching(family)} | set(FAMILIES[family].setup_reads)
+    return [CATALOG.resolve(name) for name in sorted(names)]
+
+
 def outcome(result):
     assert result.error is None, result.error
     return result.top, result.score, round(result.spearman, 9)
+
+
+def count_setups(monkeypatch, family_cls) -> list:
+    """A list that gains an item each time ``family_cls`` runs its setup."""
+    calls = []
+    original = family_cls.setup
+    monkeypatch.setattr(family_cls, "setup", lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
 
 
 def test_every_family_but_policy_cache_restores():
     assert set(FAMILIES) - set(PHASED) == {"policy_cache"}  # its whole run reads the values
 
 
+def test_every_setup_read_is_a_catalog_constant():
+    for family in PHASED:
+        for name in FAMILIES[family].setup_reads:
+            assert CATALOG.resolve(name).name == name, (family, name)
+
+
 @pytest.mark.usefixtures("popoto_redis")
 @pytest.mark.parametrize("family", PHASED)
-def test_restored_scenarios_equal_fresh_ones(family):
+def test_restored_scenarios_equal_fresh_ones(family, monkeypatch):
     seeds = BankSpec(size=2 * SEEDS).pools(family)[0][:SEEDS]
     clear_templates()
     defaults = {seed: evaluate_scenario(seed, restore=True) for seed in seeds}
@@ -44,16 +70,45 @@ def test_restored_scenarios_equal_fresh_ones(family):
     for seed in seeds:
         assert outcome(evaluate_scenario(seed, restore=True)) == outcome(defaults[seed])
         assert outcome(evaluate_scenario(seed, restore=False)) == outcome(defaults[seed])
-    constants = reaching(family)
-    assert constants, f"no catalog constant reaches {family}"
-    for constant in constants:
+    assert reaching(family), f"no catalog constant reaches {family}"
+    setups = count_setups(monkeypatch, FAMILIES[family])
+    for constant in constants_to_try(family):
         for value in (constant.search_low, constant.search_high):
             with applied_constants({constant: value}) as arguments:
                 for seed in seeds:
-                    fresh = evaluate_scenario(seed, arguments=arguments, restore=False)
-                    restored = evaluate_scenario(seed, arguments=arguments, restore=True)
-                    assert outcome(restored) == outcome(fresh), \
-                        f"{family} {seed.label}: {constant.name}={value} restored != fresh"
+                    assert_restored_equals_fresh(family, seed, constant, value, arguments, setups)
+
+
+def assert_restored_equals_fresh(family, seed, constant, value, arguments, setups):
+    """Fresh, then (for a setup read) the run that writes the value's template, then a restore."""
+    where = f"{family} {seed.label}: {constant.name}={value}"
+    setups.clear()
+    fresh = evaluate_scenario(seed, arguments=arguments, restore=False)
+    if constant.name in FAMILIES[family].setup_reads:
+        written = evaluate_scenario(seed, arguments=arguments, restore=True)
+        assert len(setups) == 2, f"{where}: a template of another value was restored"
+        assert outcome(written) == outcome(fresh), f"{where}: writing run != fresh"
+    setups.clear()
+    restored = evaluate_scenario(seed, arguments=arguments, restore=True)
+    assert setups == [], f"{where}: the restored run re-ran the setup"
+    assert outcome(restored) == outcome(fresh), f"{where}: restored != fresh"
+
+
+@pytest.mark.usefixtures("popoto_redis")
+def test_a_setup_value_gets_its_own_template_and_restores_it(monkeypatch):
+    """Fast: a run at another initial confidence writes its own template (setup runs), the next
+    run at that value restores it (setup does not) and equals a fresh run."""
+    constant = CATALOG.resolve("initial_confidence")
+    seed = BankSpec(size=4).pools("confidence")[0][0]
+    evaluate_scenario(seed, restore=True)  # the default's template
+    setups = count_setups(monkeypatch, FAMILIES["confidence"])
+    with applied_constants({constant: constant.search_high}) as arguments:
+        fresh = evaluate_scenario(seed, arguments=arguments, restore=False)
+        written = evaluate_scenario(seed, arguments=arguments, restore=True)
+        assert (len(setups), template_count()) == (2, 2)
+        restored = evaluate_scenario(seed, arguments=arguments, restore=True)
+        assert len(setups) == 2
+    assert outcome(restored) == outcome(written) == outcome(fresh)
 
 
 @pytest.mark.usefixtures("popoto_redis")

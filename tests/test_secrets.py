@@ -93,3 +93,27 @@ def test_no_output_or_stored_value_contains_the_password(run, tmp_path, pg_stora
     assert len(written) >= 3
     for path in written:
         assert SECRET not in path.read_text(errors="replace"), path
+
+
+@pytest.mark.server
+def test_a_redis_password_never_shows_on_successful_runs_or_in_sensitivity(
+        run, tmp_path, pg_storage, real_redis_url):
+    """The machine's Redis has no password and accepts the default user with any, so
+    scenarios really run there through a URL that carries one: optimize (text and JSON, with
+    validation) and sensitivity (text and JSON) succeed and print neither password."""
+    scheme, rest = real_redis_url.split("://", 1)
+    redis_url = f"{scheme}://default:{SECRET}@{rest}"
+    small = ("--bank-size", "10", "--batch", "3", "--storage", pg_storage, "--redis-url",
+             redis_url)
+    results = [
+        run("optimize", "--constant", "decay_factor", "--trials", "2", "--top", "1", *small),
+        run("optimize", "--constant", "decay_factor", "--trials", "3", "--top", "1", "--json",
+            *small),
+        run("sensitivity", "--constants", "decay_factor", *small),
+        run("sensitivity", "--constants", "decay_factor", "--json", *small),
+    ]
+    for result in results:
+        assert result.exit_code == 0, result.output
+        assert SECRET not in result.output
+    assert "default:***@" in results[3].output  # the JSON names the Redis it ran on, masked
+    assert SECRET not in _stored_text(pg_storage)

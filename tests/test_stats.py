@@ -20,13 +20,44 @@ def test_all_zero_deltas_carry_no_evidence_either_way():
     assert (result.mean, result.p_value, result.p_harm) == (0.0, 1.0, 1.0)
 
 
-def test_sign_flip_matches_scipys_permutation_test():
+def scipys_p(deltas, n_resamples):
+    return permutation_test((deltas,), np.mean, permutation_type="samples",
+                            alternative="greater", n_resamples=n_resamples,
+                            rng=np.random.default_rng(0)).pvalue
+
+
+def deltas_of(n, mean, seed):
+    return np.round(np.random.default_rng(seed).normal(mean, 0.03, n), 4)
+
+
+def test_sign_flip_matches_scipys_permutation_test_far_from_the_threshold():
     deltas = np.random.default_rng(7).normal(0.01, 0.03, 40)
-    ours = paired_test([deltas]).p_value
-    theirs = permutation_test((deltas,), np.mean, permutation_type="samples",
-                              alternative="greater", n_resamples=20_000,
-                              rng=np.random.default_rng(0)).pvalue
-    assert ours == pytest.approx(theirs, abs=0.01)
+    assert paired_test([deltas]).p_value == pytest.approx(scipys_p(deltas, 20_000), abs=0.01)
+
+
+# (n, mean, rng seed, where p lands): drawn so that p falls where decisions are taken.
+@pytest.mark.parametrize(("n", "mean", "seed", "near"), [
+    (16, 0.02, 0, 0.05),  # 16 non-zero deltas: both sides enumerate all 2**16 sign patterns
+    (16, 0.025, 2, 0.002),
+])
+def test_exact_sign_flip_equals_scipys_exact_test_near_the_thresholds(n, mean, seed, near):
+    deltas = deltas_of(n, mean, seed)
+    ours, theirs = paired_test([deltas]).p_value, scipys_p(deltas, np.inf)
+    assert theirs == pytest.approx(near, rel=0.2)
+    assert ours == pytest.approx(theirs, rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "mean", "seed", "near", "tolerance"), [
+    # Monte Carlo on both sides (ours 20,000 resamples, scipy's 200,000): about 4 standard
+    # errors of ours at that p; a two-sided p or an unweighted statistic is far outside.
+    (40, 0.012, 4, 0.05, 0.006),
+    (40, 0.018, 3, 0.002, 0.0008),
+])
+def test_resampled_sign_flip_matches_scipy_near_the_thresholds(n, mean, seed, near, tolerance):
+    deltas = deltas_of(n, mean, seed)
+    ours, theirs = paired_test([deltas]).p_value, scipys_p(deltas, 200_000)
+    assert theirs == pytest.approx(near, rel=0.2)
+    assert ours == pytest.approx(theirs, abs=tolerance)
 
 
 def test_exact_enumeration_is_used_for_few_nonzero_deltas():

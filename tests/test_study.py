@@ -1,5 +1,7 @@
 """Studies: baseline trial, per-trial seeding, reproducibility, collapse, resume, conflicts."""
 
+from types import SimpleNamespace
+
 import pytest
 from optuna.trial import TrialState
 
@@ -125,22 +127,41 @@ def test_interrupted_study_keeps_finished_trials_and_resumes(tmp_path):
     assert sum(1 for t in completed(study) if t.params["decay_rate"] == 0.1) == 1
 
 
-def test_orphaned_running_trials_are_failed_once_stale(tmp_path, monkeypatch):
-    """A trial whose process died never beats: after the grace period it is failed, and the
-    study still completes the requested total."""
+def fast_forward(seconds: float) -> SimpleNamespace:
+    """tuner's heartbeat clock (``tuner.studies.storage.time``) moved ``seconds`` ahead: a grace
+    period passes without the test waiting for it, and without racing a sleep against it."""
     import time
 
-    monkeypatch.setenv("TUNER_HEARTBEAT", "1,2")
-    from tuner.studies.storage import open_storage
+    return SimpleNamespace(time=lambda: time.time() + seconds, sleep=time.sleep)
 
+
+def test_orphaned_running_trials_are_failed_once_stale_and_retried_with_their_params(
+        tmp_path, monkeypatch):
+    """A trial whose process died never beats: while the grace lasts it is left alone; once it
+    is over the trial is failed, its parameters are run again, and the study still completes
+    the requested total."""
+    from tuner.studies.objective import suggest_value
+    from tuner.studies.storage import open_storage, reap_stale_trials
+
+    monkeypatch.setenv("TUNER_HEARTBEAT", "1,600")
     open_storage.cache_clear()
+    small_study(tmp_path, trials=1)
     study = open_study(DECAY, storage=storage(tmp_path), batch=3, bank=SMALL)
-    study.ask()  # a trial whose process died: RUNNING, no heartbeat
-    time.sleep(2.5)
+    # A trial whose process died: RUNNING, no heartbeat. Its value is not the seeded sampler's
+    # next draw, which a retry that forgot the parameters would happen to repeat.
+    study.enqueue_trial({"decay_rate": 0.777})
+    orphan = study.ask()
+    assert suggest_value(orphan, DECAY) == 0.777
+    reap_stale_trials(study)  # 600 s of grace: far from over
+    assert study.get_trials(deepcopy=False)[orphan.number].state == TrialState.RUNNING
+    monkeypatch.setattr("tuner.studies.storage.time", fast_forward(601))
     summary = small_study(tmp_path, trials=2)
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    assert TrialState.RUNNING not in states and TrialState.FAIL in states
+    trials = study.get_trials(deepcopy=False)
+    assert trials[orphan.number].state == TrialState.FAIL
+    assert TrialState.RUNNING not in [t.state for t in trials]
     assert summary.trials_completed == 2
+    (retried,) = [t for t in completed(study) if t.user_attrs.get("retry_of") == orphan.number]
+    assert retried.params == orphan.params == {"decay_rate": 0.777}
     open_storage.cache_clear()
 
 
@@ -168,3 +189,25 @@ def test_collapse_compares_each_scenario_across_values_not_sample_means():
     no_overlap_equal = [_trial(0.5, {"s:1": 0.5}), _trial(0.5, {"s:2": 0.5})]
     assert is_collapsed(no_overlap_equal)
     assert not is_collapsed([_trial(0.5, {"s:1": 0.5})])
+
+
+def test_restore_off_scores_the_very_same_study(tmp_path, monkeypatch):
+    """``TUNER_RESTORE=off`` re-seeds every scenario (it writes no template) and gives the very
+    same trials as restoring does."""
+    from scenarios.restore import clear_templates, template_count
+    from tuner.evaluation.engine import clear_memo
+
+    hop = load_catalog().resolve("decay_per_hop")  # one phased family: cheap
+    trials, templates = {}, {}
+    for mode in ("on", "off"):
+        clear_memo()
+        clear_templates()
+        monkeypatch.setenv("TUNER_RESTORE", mode)
+        small_study(tmp_path, hop, trials=4, db=f"{mode}.db")
+        study = open_study(hop, storage=storage(tmp_path, f"{mode}.db"), batch=3, bank=SMALL)
+        trials[mode] = [(t.params, t.value, t.user_attrs["ndcg"], t.user_attrs["spearman"])
+                        for t in completed(study)]
+        templates[mode] = template_count()
+    assert trials["on"] == trials["off"]
+    assert len({value for _, value, _, _ in trials["on"]}) > 1, "no value changed a score"
+    assert templates["off"] == 0 and templates["on"] > 0

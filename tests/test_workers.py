@@ -56,8 +56,13 @@ def test_too_many_workers_for_the_servers_databases_is_one_clear_error(run, real
 
 @pytest.mark.usefixtures("popoto_redis")
 def test_a_study_is_identical_with_one_and_two_workers(run, tmp_path):
+    from scenarios.restore import clear_templates
+    from tuner.evaluation.engine import clear_memo
+
     values = {}
     for workers in ("1", "2"):
+        clear_memo()  # else the 2-worker study reads the 1-worker one's memo and runs nothing
+        clear_templates()
         storage = f"sqlite:///{tmp_path / f'w{workers}.db'}"
         result = run("optimize", "--constant", "initial_confidence", "--trials", "3",
                      "--batch", "8", "--bank-size", "10", "--storage", storage,

@@ -7,7 +7,7 @@ itself (the top k and the order of every scored record), not on a metric that mi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from scenarios import ScenarioSeed
 from scenarios.families import RunContext, get_family
@@ -37,11 +37,17 @@ def ranking_output(values: dict[Constant, float], seed: ScenarioSeed) -> Output:
 
 
 def reaches(constant: Constant, seeds: Sequence[ScenarioSeed],
-            values: Iterable[float] | None = None) -> bool:
-    """True when some value (default: the range's ends) changes popoto's output on a seed."""
+            values: Iterable[float] | None = None, *,
+            reference: Callable[[ScenarioSeed], Output] | None = None) -> bool:
+    """True when some value (default: the range's ends) changes popoto's output on a seed.
+
+    ``reference`` gives a seed's output at popoto's defaults (default: run it now); a caller
+    checking many constants on the same seeds passes a cached one, since it never changes.
+    """
     tried = list(values) if values is not None else [constant.low, constant.high]
+    at_default = reference or (lambda seed: ranking_output({}, seed))
     for seed in seeds:
-        reference = ranking_output({}, seed)
-        if any(ranking_output({constant: v}, seed) != reference for v in tried):
+        expected = at_default(seed)
+        if any(ranking_output({constant: v}, seed) != expected for v in tried):
             return True
     return False

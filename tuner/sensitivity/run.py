@@ -31,6 +31,7 @@ from scenarios.runner import OUTAGE_ERRORS
 from tuner.catalog import Catalog, Constant, UnknownConstantError
 from tuner.evaluation.engine import BankSpec, evaluate_families, family_mean, sample_seeds
 from tuner.evaluation.fingerprint import code_fingerprint
+from tuner.infra.urls import mask_url
 from tuner.sensitivity.popoto_sweep import POPOTO_SWEEP, POPOTO_SWEEP_DATE
 from tuner.sensitivity.stats import CONFIDENCE, Facts, PointScores, Verdict, judge
 from tuner.studies.study import DEFAULT_SEED, DEFAULT_STORAGE, fail_orphaned_trials
@@ -332,7 +333,7 @@ class SensitivityRun:
     """Everything ``tuner sensitivity`` prints; ``to_dict`` is its ``--json``."""
 
     date: str
-    storage: str
+    storage: str  # masked: it is printed
     bank: str
     batch: int | None
     seed: int
@@ -369,7 +370,7 @@ def run_sensitivity(plans: Sequence[ConstantPlan], *, storage: str = DEFAULT_STO
                    if results[p.constant.name].verdict.status == "borderline"]
         if not pending:
             break
-    return SensitivityRun(date=datetime.date.today().isoformat(), storage=storage,
+    return SensitivityRun(date=datetime.date.today().isoformat(), storage=mask_url(storage),
                           bank=bank.tag, batch=batch, seed=seed,
                           seconds=round(time.perf_counter() - started, 1),
                           constants=[results[p.constant.name] for p in plans])

@@ -1,0 +1,271 @@
+"""The mutation check: break one guarded behaviour at a time and see that the suite notices.
+
+Run on demand, never by pytest (the name does not match ``test_*.py`` and nothing imports it):
+
+    .venv/bin/python tests/mutants.py              # every mutant; exit 1 if any survives
+    .venv/bin/python tests/mutants.py --list       # names, files and tests, nothing run
+    .venv/bin/python tests/mutants.py --only NAME  # one mutant (repeatable)
+    .venv/bin/python tests/mutants.py --json       # the results as JSON
+
+Each mutant is one exact snippet of one file and its replacement, with the fast tests that
+must kill it. For each, the repository (git's tracked and untracked-but-not-ignored files, as
+they are in the working tree) is copied to a temporary directory, the snippet is replaced
+there and the tests run there with ``-p no:cacheprovider -x -q -n0``; the checkout itself is
+never touched. First the same tests run once on an unmutated copy: a test that fails anyway
+would "kill" every mutant. A mutant is *killed* when its tests fail, *survived* when they pass,
+and *stale* when its snippet is no longer in the file exactly once (the code moved on: update
+the entry). Any survivor or stale entry exits 1.
+
+Adding a mutant is one entry of ``MUTANTS``: name, file, snippet, replacement, tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTEST = ("-m", "pytest", "-p", "no:cacheprovider", "-x", "-q", "-n0", "-W",
+          "ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """``before`` (exactly once in ``path``) replaced by ``after`` must fail ``tests``."""
+
+    name: str
+    path: str
+    before: str
+    after: str
+    tests: tuple[str, ...]
+
+
+MUTANTS: list[Mutant] = [
+    Mutant(
+        "harness-hash-ignores-families", "tuner/evaluation/fingerprint.py",
+        'for path in sorted(root.rglob("*.py")):',
+        'for path in sorted(p for p in root.rglob("*.py") if "families" not in p.parts):',
+        ("tests/test_harness_fingerprint.py::test_every_harness_file_is_in_the_harness_hash",),
+    ),
+    # Closest equivalent, until the Defaults snapshot joins the cache key (another branch):
+    # the key ignores popoto's version. Update the snippet to the snapshot after that merge.
+    Mutant(
+        "cache-key-ignores-popoto", "tuner/evaluation/result_cache.py",
+        "    sha.update(popoto_version().encode())\n",
+        "",
+        ("tests/test_harness_fingerprint.py::test_the_result_key_changes_with_popotos_version",),
+    ),
+    Mutant(
+        "export-ignores-confirmation", "tuner/export/proposals.py",
+        "    if not allow_not_ready:\n        check_joint_ready(ledger)\n",
+        "",
+        ("tests/test_export.py::test_cli_refuses_a_set_the_joint_check_marked_not_ready",
+         "tests/test_export.py::test_cli_refuses_a_set_never_checked_on_a_confirmation_bank"),
+    ),
+    # Against today's wrapping code (the fix is on another branch): worker 0 gets the parent's
+    # database. Update the snippet to the fixed worker_url after that merge.
+    Mutant(
+        "worker-wraps-onto-parent", "tuner/evaluation/workers.py",
+        "db = (base + 1 + index) % 16 or 1",
+        "db = (base + index) % 16 or 1",
+        ("tests/test_workers.py::test_each_worker_gets_its_own_database_never_db0",),
+    ),
+    Mutant(
+        "restore-skips-setup-reads", "scenarios/restore.py",
+        "reads = tuple((name, arguments.get(name)) for name in sorted(family.setup_reads))",
+        "reads = ()",
+        ("tests/test_restore.py::test_a_setup_value_gets_its_own_template_and_restores_it",),
+    ),
+    # Beyond the issue's list: behaviours the tests of issue 18 made able to fail.
+    Mutant(
+        "outage-scored-as-zero", "scenarios/runner.py",
+        "    except OUTAGE_ERRORS:\n        raise",
+        "    except ZeroDivisionError:\n        raise",
+        ("tests/test_runner.py::test_a_lost_server_is_an_outage_not_a_zero_score",
+         "tests/test_outages.py::"
+         "test_killing_the_real_redis_mid_study_exits_1_keeps_trials_and_caches_no_outage"),
+    ),
+    Mutant(
+        "stale-trial-retried-with-other-params", "tuner/studies/storage.py",
+        "study.enqueue_trial(trial.params, user_attrs=",
+        "study.enqueue_trial({}, user_attrs=",
+        ("tests/test_study.py::"
+         "test_orphaned_running_trials_are_failed_once_stale_and_retried_with_their_params",
+         "tests/test_distributed.py::"
+         "test_a_sigkilled_workers_trial_is_retried_and_the_study_completes[journal_storage]"),
+    ),
+    Mutant(
+        "heartbeat-grace-ignored", "tuner/studies/storage.py",
+        "if now - (beat if beat is not None else started) <= grace:",
+        "if now - (beat if beat is not None else started) <= 0:",
+        ("tests/test_study.py::"
+         "test_orphaned_running_trials_are_failed_once_stale_and_retried_with_their_params",),
+    ),
+    Mutant(
+        "sensitivity-prints-the-password", "tuner/sensitivity/run.py",
+        "storage=mask_url(storage),", "storage=storage,",
+        ("tests/test_secrets.py::"
+         "test_a_redis_password_never_shows_on_successful_runs_or_in_sensitivity",),
+    ),
+    Mutant(
+        "grid-built-to-be-counted", "tuner/sweeps/plan.py",
+        "return self.steps + 1 if self.start is not None else len(self.listed)",
+        "return len(self.values())",
+        ("tests/test_sweep.py::test_huge_ranges_are_counted_without_being_built",),
+    ),
+    Mutant(
+        "sign-flip-tie-not-counted", "tuner/decisions/stats.py",
+        "return (float(np.mean(null >= observed - tolerance)),",
+        "return (float(np.mean(null > observed + tolerance)),",
+        ("tests/test_stats.py::test_exact_sign_flip_equals_scipys_exact_test_near_the_thresholds",),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    path: str
+    status: str  # killed | survived | stale | error
+    seconds: float
+    tests: tuple[str, ...]
+    detail: str = ""
+
+
+def repository_files(root: Path = ROOT) -> list[str]:
+    """Tracked files and untracked ones git does not ignore, as in the working tree."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root, capture_output=True, check=True).stdout.decode()
+    return sorted({name for name in listed.split("\0") if name and (root / name).is_file()})
+
+
+@contextmanager
+def repository_copy(mutant: Mutant | None = None) -> Iterator[Path]:
+    """A temporary copy of the repository, with ``mutant`` applied; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tuner-mutant-") as tmp:
+        copy = Path(tmp) / "repo"
+        for name in repository_files():
+            target = copy / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target)
+        if mutant is not None:
+            apply(mutant, copy)
+        yield copy
+
+
+class StaleMutant(Exception):
+    """The snippet is not in the file exactly once: the entry needs updating."""
+
+
+def apply(mutant: Mutant, copy: Path) -> None:
+    path = copy / mutant.path
+    text = path.read_text() if path.exists() else ""
+    found = text.count(mutant.before)
+    if found != 1:
+        raise StaleMutant(f"snippet found {found} times in {mutant.path}")
+    path.write_text(text.replace(mutant.before, mutant.after))
+
+
+def run_tests(copy: Path, tests: Sequence[str]) -> subprocess.CompletedProcess:
+    """pytest in the copy, importing the copy's packages (not the editable install's)."""
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+    check = subprocess.run([sys.executable, "-c", "import tuner, scenarios; "
+                            "print(tuner.__file__, scenarios.__file__)"],
+                           cwd=copy, env=env, capture_output=True, text=True, check=True)
+    assert all(p.startswith(str(copy)) for p in check.stdout.split()), check.stdout
+    return subprocess.run([sys.executable, *PYTEST, *tests], cwd=copy, env=env,
+                          capture_output=True, text=True)
+
+
+def judge(mutant: Mutant) -> Outcome:
+    started = time.monotonic()
+    try:
+        with repository_copy(mutant) as copy:
+            result = run_tests(copy, mutant.tests)
+    except StaleMutant as exc:
+        return Outcome(mutant.name, mutant.path, "stale", 0.0, mutant.tests, str(exc))
+    seconds = round(time.monotonic() - started, 1)
+    # 1: a test failed; 2: collection failed under the mutant. Others: usage, nothing collected.
+    status = {0: "survived", 1: "killed", 2: "killed"}.get(result.returncode, "error")
+    detail = last_line(result.stdout) or last_line(result.stderr)
+    return Outcome(mutant.name, mutant.path, status, seconds, mutant.tests, detail)
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def baseline(mutants: Sequence[Mutant]) -> tuple[bool, str]:
+    """The mutants' tests pass on an unmutated copy (else every mutant would look killed)."""
+    tests = sorted({test for mutant in mutants for test in mutant.tests})
+    with repository_copy() as copy:
+        result = run_tests(copy, tests)
+    return result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def table(outcomes: Sequence[Outcome]) -> str:
+    width = max(len(o.name) for o in outcomes)
+    lines = [f"{'mutant':<{width}}  {'status':<8}  {'seconds':>7}  file", "-" * (width + 50)]
+    for o in outcomes:
+        lines.append(f"{o.name:<{width}}  {o.status:<8}  {o.seconds:>7.1f}  {o.path}")
+        if o.status != "killed":
+            lines.append(f"{'':<{width}}  {o.detail}")
+    killed = sum(o.status == "killed" for o in outcomes)
+    lines.append(f"killed {killed}/{len(outcomes)} in {sum(o.seconds for o in outcomes):.0f} s")
+    return "\n".join(lines)
+
+
+def select(only: Sequence[str] | None) -> list[Mutant]:
+    if not only:
+        return list(MUTANTS)
+    known = {m.name: m for m in MUTANTS}
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        sys.exit(f"unknown mutant {', '.join(unknown)}; --list shows them")
+    return [known[name] for name in only]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument("--only", action="append", metavar="NAME", help="run only NAME")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip running the tests once unmutated first")
+    args = parser.parse_args(argv)
+    mutants = select(args.only)
+    if args.list:
+        for m in mutants:
+            print(f"{m.name}: {m.path}\n    " + "\n    ".join(m.tests))
+        return 0
+    if not args.no_baseline:
+        ok, output = baseline(mutants)
+        if not ok:
+            print(f"the mutants' tests fail without any mutant:\n{output}", file=sys.stderr)
+            return 2
+    outcomes = []
+    for mutant in mutants:
+        outcomes.append(judge(mutant))
+        if not args.json:
+            print(f"{mutant.name}: {outcomes[-1].status}", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps([asdict(o) for o in outcomes], indent=2))
+    else:
+        print(table(outcomes))
+    return 0 if all(o.status == "killed" for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
