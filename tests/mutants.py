@@ -57,28 +57,26 @@ MUTANTS: list[Mutant] = [
         'for path in sorted(p for p in root.rglob("*.py") if "families" not in p.parts):',
         ("tests/test_harness_fingerprint.py::test_every_harness_file_is_in_the_harness_hash",),
     ),
-    # Closest equivalent, until the Defaults snapshot joins the cache key (another branch):
-    # the key ignores popoto's version. Update the snippet to the snapshot after that merge.
     Mutant(
-        "cache-key-ignores-popoto", "tuner/evaluation/result_cache.py",
-        "    sha.update(popoto_version().encode())\n",
-        "",
-        ("tests/test_harness_fingerprint.py::test_the_result_key_changes_with_popotos_version",),
+        "cache-key-ignores-popoto-defaults", "tuner/evaluation/fingerprint.py",
+        '    return {"version": popoto_version(), "defaults": popoto_defaults(),',
+        '    return {"version": popoto_version(), "defaults": {},',
+        ("tests/test_fingerprint.py::"
+         "test_a_default_changed_before_tuner_runs_changes_key_and_contract",),
     ),
     Mutant(
         "export-ignores-confirmation", "tuner/export/proposals.py",
-        "    if not allow_not_ready:\n        check_joint_ready(ledger)\n",
+        "    if not allow_not_ready:\n        check_confirmed(records, ledger.joint())\n",
         "",
         ("tests/test_export.py::test_cli_refuses_a_set_the_joint_check_marked_not_ready",
-         "tests/test_export.py::test_cli_refuses_a_set_never_checked_on_a_confirmation_bank"),
+         "tests/test_export.py::test_cli_refuses_accepted_values_no_joint_check_covers"),
     ),
-    # Against today's wrapping code (the fix is on another branch): worker 0 gets the parent's
-    # database. Update the snippet to the fixed worker_url after that merge.
     Mutant(
         "worker-wraps-onto-parent", "tuner/evaluation/workers.py",
-        "db = (base + 1 + index) % 16 or 1",
-        "db = (base + index) % 16 or 1",
-        ("tests/test_workers.py::test_each_worker_gets_its_own_database_never_db0",),
+        "for step in range(1, databases)) if db != 0]",
+        "for step in range(0, databases)) if db != 0]",
+        ("tests/test_workers.py::"
+         "test_workers_never_share_a_database_for_any_base_and_worker_count",),
     ),
     Mutant(
         "restore-skips-setup-reads", "scenarios/restore.py",
@@ -122,6 +120,44 @@ MUTANTS: list[Mutant] = [
         "return self.steps + 1 if self.start is not None else len(self.listed)",
         "return len(self.values())",
         ("tests/test_sweep.py::test_huge_ranges_are_counted_without_being_built",),
+    ),
+    # The decision engine (issue 14): each rule of docs/statistics.md.
+    Mutant(
+        "gate-significance-deleted", "tuner/decisions/gate.py",
+        "    return p_value < level\n", "    return True\n",
+        ("tests/test_gate.py::test_the_gate_checks_every_p_value_against_its_level_itself",
+         "tests/test_false_accepts.py::"
+         "test_a_random_effect_is_not_accepted_in_twenty_independent_runs"),
+    ),
+    Mutant(
+        "family-regression-any-loss-blocks", "tuner/decisions/comparison.py",
+        "return self.mean < -margin and self.harm_p(margin) < alpha",
+        "return self.mean < 0",
+        ("tests/test_sequential.py::"
+         "test_a_loss_within_the_margin_never_blocks_however_large_the_pool",),
+    ),
+    Mutant(
+        "sign-flip-floor-ignored", "tuner/decisions/stages.py",
+        "return smallest_p(comparison.n_nonzero, resamples_for(level)) < level",
+        "return True",
+        ("tests/test_sequential.py::"
+         "test_a_level_below_the_tests_floor_is_reported_not_silently_failed",),
+    ),
+    Mutant(
+        "monte-carlo-not-sized-to-the-level", "tuner/decisions/stats.py",
+        "return max(PERMUTATION_RESAMPLES, int(np.ceil(RESAMPLES_PER_LEVEL / level)))",
+        "return PERMUTATION_RESAMPLES",
+        ("tests/test_sequential.py::test_monte_carlo_is_sized_to_the_level_it_is_judged_at",),
+    ),
+    Mutant(
+        "holm-without-alpha-recycling", "tuner/decisions/confirmation.py",
+        "level = look.weight * alpha / left", "level = look.weight * alpha / m",
+        ("tests/test_sequential.py::test_holm_recycles_alpha_and_ignores_order",),
+    ),
+    Mutant(
+        "looks-share-no-alpha", "tuner/decisions/sequential.py",
+        "weight = self.weights[index]", "weight = 1.0",
+        ("tests/test_sequential.py::test_looks_carry_their_fixed_share_of_the_level",),
     ),
     Mutant(
         "sign-flip-tie-not-counted", "tuner/decisions/stats.py",

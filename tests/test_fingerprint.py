@@ -41,6 +41,7 @@ wilson = load_catalog().resolve("WILSON_CI_THRESHOLD")
 seed = BankSpec(size=10).pools("policy_cache")[0][0]
 print(json.dumps({
     "key": result_key(values_key({wilson: 0.8}), seed),
+    "base_key": result_key(values_key({}), seed),
     "memo": [values_key({wilson: 0.8}), values_key({})],
     "contract": study_contract(wilson),
     "loaded": [popoto.__file__, scenarios.__file__, tuner.__file__],
@@ -51,6 +52,7 @@ print(json.dumps({
 def here() -> dict:
     """The same figures in this process, on the installed popoto and this checkout."""
     return {"key": result_key(values_key({WILSON: 0.8}), SEED),
+            "base_key": result_key(values_key({}), SEED),
             "memo": [values_key({WILSON: 0.8}), values_key({})],
             "contract": study_contract(WILSON)}
 
@@ -68,7 +70,11 @@ def copy_packages(root: Path, *names: str) -> Path:
 
 
 def probe(root: Path, *expect_loaded_from: str, prelude: str = "") -> dict:
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    """The figures in a fresh interpreter importing first from ``root``, then from the very
+    checkout this test runs (not whatever tuner is installed: a mutated copy must probe
+    itself)."""
+    checkout = Path(tuner.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(root), str(checkout)))}
     done = subprocess.run([sys.executable, "-c", prelude + PROBE], env=env, capture_output=True,
                           text=True, check=True, cwd=root)
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -152,6 +158,8 @@ def test_a_default_changed_before_tuner_runs_changes_key_and_contract(tmp_path, 
                "Defaults.WILSON_CI_THRESHOLD = 0.8\n")
     edited = probe(tmp_path, prelude=prelude)
     assert edited["key"] != baseline["key"]
+    # the default's own score (nothing applied) must not be served from before the change
+    assert edited["base_key"] != baseline["base_key"]
     assert contract_changes(baseline["contract"], edited["contract"]) == [
         "popoto default WILSON_CI_THRESHOLD 0.6 -> 0.8"]
 

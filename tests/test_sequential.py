@@ -149,3 +149,11 @@ def test_a_value_harmful_beyond_the_margin_is_never_confirmed():
     bad = family(np.full(60, -0.05))
     harmful.comparison.families["g"] = bad
     assert holm(["A"], {"A": [harmful]}) == {"A": False}
+
+
+def test_looks_carry_their_fixed_share_of_the_level():
+    """Look k of a pool walked 50, 100, ... 800 is judged at n_k / 1550 of the level."""
+    test = Landscape({"f": 0.0}, 0.1).test(800)
+    weights = [test.next_look().weight for _ in range(3)]
+    assert weights == pytest.approx([50 / 1550, 100 / 1550, 200 / 1550])
+    assert sum(test.weights) == pytest.approx(1.0)

@@ -209,7 +209,9 @@ def run_study(
         baseline=baseline,
     )
     enqueue_default(study, constant, default)
-    enqueue_grid(study, constant, default, room=trials - 1)
+    live = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING,
+                                                    TrialState.RUNNING))
+    enqueue_grid(study, constant, default, room=trials - len(live))
     objective = ConstantObjective(
         constant=constant, train_pools=train_pools(constant, bank), study_seed=seed,
         batch=batch, baseline=baseline,
