@@ -8,7 +8,7 @@ import these same names, so each default has one home.
 DEFAULT_STORAGE = "sqlite:///studies/tuner.db"
 DEFAULT_RESULT_CACHE = "studies/results.sqlite"  # scenario results kept between commands
 DEFAULT_TRIALS = 40
-DEFAULT_RATCHET_TRIALS = 14  # incumbent + 5 grid values + 8 TPE trials per constant
+DEFAULT_RATCHET_TRIALS = 12  # incumbent + 5 grid values + 6 TPE trials per constant
 DEFAULT_BATCH = 20
 DEFAULT_SEED = 0
 DEFAULT_BANK_SIZE = 100
@@ -26,4 +26,4 @@ DEFAULT_MIN_IMPROVEMENT = 0.005  # below this a change is not worth a patch
 DEFAULT_HARM_MARGIN = 0.02  # no family may lose significantly more than this (non-inferiority)
 DEFAULT_TARGET_EFFECT = 0.02  # the effect the design is powered for (80%)
 DEFAULT_CERTIFICATE_CONFIDENCE = 0.95
-DEFAULT_TOP = 3
+DEFAULT_TOP = 2  # the grid values are exact on train already; re-score the best two
