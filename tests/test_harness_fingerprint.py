@@ -1,8 +1,8 @@
-"""What a scored result depends on: every harness file, and popoto's version, reach the key.
+"""Every harness file reaches the harness hash (popoto's version, defaults and source reach
+the key too: ``tests/test_fingerprint.py``, on edited copies).
 
-The contract and the result cache are tested elsewhere with these functions replaced; here
-they run on real files. A hash that skipped ``scenarios/families/`` would let a changed family
-read results scored by the old one.
+A hash that skipped ``scenarios/families/`` would let a changed family read results scored by
+the old one.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ import shutil
 from pathlib import Path
 
 import scenarios
-from scenarios.seeds import draw_seed
-from tuner.evaluation import fingerprint
 from tuner.evaluation.fingerprint import harness_hash
-from tuner.evaluation.result_cache import code_fingerprint, result_key
 
 
 def test_every_harness_file_is_in_the_harness_hash(tmp_path, monkeypatch):
@@ -33,18 +30,3 @@ def test_every_harness_file_is_in_the_harness_hash(tmp_path, monkeypatch):
         assert harness_hash() != original, f"{path.relative_to(copy)} is not in the hash"
         path.write_text(text)
     assert harness_hash() == original
-
-
-def test_the_result_key_changes_with_popotos_version(monkeypatch):
-    """The same values and scenario under another popoto are another cache entry."""
-    seed = draw_seed("decay", 1)
-    code_fingerprint.cache_clear()
-    try:
-        before = result_key((), seed)
-        monkeypatch.setattr(fingerprint, "popoto_version", lambda: "0.0.0-another")
-        code_fingerprint.cache_clear()
-        assert result_key((), seed) != before
-    finally:
-        monkeypatch.undo()
-        code_fingerprint.cache_clear()
-    assert result_key((), seed) == before
