@@ -176,9 +176,10 @@ def test_a_loss_in_a_reached_family_is_a_family_regression(monkeypatch):
 
 
 def test_a_proposal_at_the_search_edge_is_not_accepted(monkeypatch):
-    """The best value pressed against the range says the range needs a look, not "accept"."""
+    """The best value pressed against the range says the range needs a look, not "accept";
+    with no value inside the range that beats the incumbent, nothing is tested."""
     install_landscape(monkeypatch, lambda x: 0.5 + 0.3 * x)
-    study = study_with([(0.1, 0.53), (0.995, 0.8), (0.5, 0.65)])
+    study = study_with([(0.1, 0.53), (0.995, 0.8), (0.05, 0.51)])
     result = validate(study)
     assert result.decision.reason == Reason.AT_BOUND and "upper bound" in result.decision.detail
     assert result.validation is None  # refused on train: validation never looked at
@@ -223,3 +224,14 @@ def test_studies_never_sample_outside_meaning_or_popotos_limits(catalog, name, s
     else:
         limit = min(constant.hard_limits().values())
         assert max(values) <= limit
+
+
+def test_a_best_value_on_the_edge_gives_way_to_the_best_one_inside(monkeypatch):
+    """The edge wins on train, but a value inside the range also beats the incumbent: that one
+    is tested (and accepted here), and the decision names the edge."""
+    install_landscape(monkeypatch, lambda x: 0.5 + 0.3 * x)
+    study = study_with([(0.1, 0.53), (0.995, 0.8), (0.5, 0.65), (0.8, 0.74)])
+    result = validate(study)
+    assert result.proposal == 0.8 and result.decision.reason == Reason.ACCEPTED
+    assert "0.995, sat on the upper bound: the range needs a look" in result.decision.detail
+    assert result.evidence.bound_from == 0.995

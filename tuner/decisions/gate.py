@@ -58,6 +58,7 @@ class GateEvidence:
     validated: bool = True
     cliff_at: float | None = None  # the probed value where a cliff was found, if any
     margin_from: float | None = None  # set when the proposal was moved away from a cliff
+    bound_from: float | None = None  # set when the study's best sat on a search edge
     edge_distance: float = 0.5  # distance to the nearer search edge, fraction of the width
     bound: str = ""  # which edge, for the message
     regressions: dict[str, float] = field(default_factory=dict)  # family -> mean delta
@@ -153,4 +154,7 @@ def _confirmation(e: GateEvidence, min_improvement: float) -> Decision:
               f"{e.confirm_level:.3g}")
     if e.margin_from is not None:
         detail += f"; margin: moved from {e.margin_from:.4g} away from a cliff"
+    if e.bound_from is not None:
+        detail += (f"; the study's best, {e.bound_from:.4g}, sat on the {e.bound or 'search'} "
+                   "bound: the range needs a look")
     return Decision(True, Reason.ACCEPTED, detail)

@@ -8,7 +8,10 @@ pick a value:
    scenarios of each family (a drop of 0.15 stands out there); a drop of 0.15 or more on
    either side is a cliff. The nearest value further from the cliff that is itself cliff-free
    and still beats the incumbent on train is proposed instead ("margin").
-3. Train-side refusals (collapsed, train regression, at a search edge, cliff) end here.
+3. Edges: when the best sits within 2% of a search edge, the best value inside the range that
+   still beats the incumbent on train is proposed instead, and the edge is named (the range
+   needs a look); only when there is none is the proposal refused "at bound".
+4. Train-side refusals (collapsed, train regression, at a search edge, cliff) end here.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import optuna
 
 from tuner.catalog import Constant
 from tuner.decisions.comparison import FamilyScorer
-from tuner.decisions.gate import Decision, GateEvidence, train_refusal
+from tuner.decisions.gate import EDGE_FRACTION, Decision, GateEvidence, train_refusal
 from tuner.evaluation.engine import BankSpec
 from tuner.studies.study import completed, is_collapsed
 
@@ -49,6 +52,7 @@ class Proposal:
     train_delta: float = 0.0
     cliff: dict = field(default_factory=dict)
     margin_from: float | None = None
+    bound_from: float | None = None  # set when the study's best sat on a search edge
     train_family_deltas: dict[str, float] = field(default_factory=dict)
     evidence: GateEvidence | None = None
     refusal: Decision | None = None
@@ -153,6 +157,12 @@ def propose(study: optuna.Study, constant: Constant, *, bank: BankSpec,
     train = FamilyScorer(constant, {f: bank.pools(f)[0] for f in families}, incumbent)
     say(f"re-scoring the top {top} values on the train pools of {len(families)} families")
     value, candidates = choose_proposal(done, constant, train, top)
+    bound_from = None
+    if constant.edge_distance(value) < EDGE_FRACTION:
+        inside = choose_inside(done, constant, train, top, default)
+        if inside is not None:
+            bound_from, value = value, inside
+            candidates.append({"value": inside, "train": train(inside), "inside": True})
     say("probing for cliffs on train")
     probe = FamilyScorer(constant, {f: pool[:CLIFF_SCENARIOS] for f, pool in train.pools.items()},
                          incumbent)
@@ -164,8 +174,9 @@ def propose(study: optuna.Study, constant: Constant, *, bank: BankSpec,
     train_delta = train(value) - train(default)
     evidence = GateEvidence(
         collapsed=False, train_delta=train_delta, validated=False, cliff_at=cliff,
-        margin_from=margin_from, edge_distance=constant.edge_distance(value),
-        bound=nearest_bound(constant, value))
+        margin_from=margin_from, bound_from=bound_from,
+        edge_distance=constant.edge_distance(value),
+        bound=nearest_bound(constant, bound_from if bound_from is not None else value))
     by_value, by_default = train.per_family(value), train.per_family(default)
     return Proposal(
         constant, incumbent, default, value, False, len(done), candidates=candidates,
@@ -173,6 +184,28 @@ def propose(study: optuna.Study, constant: Constant, *, bank: BankSpec,
         cliff={"probes": {str(p): probe(p) for p in probe_points(constant, value)},
                "here": probe(value), "cliff_at": cliff, "drop": CLIFF_DROP,
                "scenarios": CLIFF_SCENARIOS},
-        margin_from=margin_from,
+        margin_from=margin_from, bound_from=bound_from,
         train_family_deltas={f: by_value[f] - by_default[f] for f in families},
         evidence=evidence, refusal=train_refusal(evidence), train=train)
+
+
+def choose_inside(done: list[optuna.trial.FrozenTrial], constant: Constant,
+                  train: FamilyScorer, top: int, default: float) -> float | None:
+    """The best value away from the search edges, when the study's best sits on one.
+
+    An optimum pressed against the edge says the range needs a look; it does not make every
+    value inside the range worthless. The best ``top`` trials at least 2% from both edges are
+    re-scored on the whole train pool (grid values are already), and the best of them is
+    proposed if it beats the incumbent on train; the decision then names the edge.
+    """
+    inside = [t for t in sorted(done, key=lambda t: (-t.value, t.number))
+              if constant.edge_distance(t.params[constant.name]) >= EDGE_FRACTION]
+    values: list[float] = []
+    for trial in inside:
+        value = trial.params[constant.name]
+        if value not in values and value != default:
+            values.append(value)
+        if len(values) == top:
+            break
+    best = max(values, key=train, default=None)
+    return best if best is not None and train(best) > train(default) else None
