@@ -62,8 +62,14 @@ def build_world(seed: ScenarioSeed) -> World:
     return get_family(seed.family).build_world(seed)
 
 
+@functools.cache
 def is_usable(seed: ScenarioSeed) -> bool:
-    """False for a seed whose world generation rejects it as degenerate."""
+    """False for a seed whose world generation rejects it as degenerate.
+
+    Cached without bound (a bool per seed): a ratchet walks banks of thousands of seeds many
+    times, more than ``build_world``'s cache holds, and rebuilding each world only to learn it
+    is usable again cost the parent process (idle workers) about a tenth of a ratchet.
+    """
     try:
         build_world(seed)
     except DegenerateSeedError:
@@ -71,9 +77,21 @@ def is_usable(seed: ScenarioSeed) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=512)
+def _bank(family: str, size: int, base_seed: int) -> tuple[ScenarioSeed, ...]:
+    return tuple(default_bank(family, size=size, base_seed=base_seed, accept=is_usable))
+
+
 def family_bank(family: str, *, size: int, base_seed: int) -> list[ScenarioSeed]:
-    """The family's bank with degenerate seeds rejected at generation."""
-    return default_bank(family, size=size, base_seed=base_seed, accept=is_usable)
+    """The family's bank with degenerate seeds rejected at generation (pure, so cached)."""
+    return list(_bank(family, size, base_seed))
+
+
+def clear_world_caches() -> None:
+    """Forget every cached world, usability verdict and bank (a test that swaps a family)."""
+    build_world.cache_clear()
+    is_usable.cache_clear()
+    _bank.cache_clear()
 
 
 def evaluate_scenario(

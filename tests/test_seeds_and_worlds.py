@@ -103,7 +103,7 @@ def test_seed_is_plain_data():
 
 def test_degenerate_seeds_are_rejected_at_bank_generation():
     """A bank skips ids whose world is degenerate and still holds the requested size."""
-    from scenarios.runner import build_world, family_bank
+    from scenarios.runner import clear_world_caches, family_bank
 
     original = FAMILIES["decay"]
 
@@ -113,14 +113,14 @@ def test_degenerate_seeds_are_rejected_at_bank_generation():
                 raise DegenerateSeedError(f"seed {seed.label} has 1 relevant records")
             return super().build_world(seed)
 
-    build_world.cache_clear()
+    clear_world_caches()
     try:
         bank = family_bank("decay", size=10, base_seed=99)
         assert len(bank) == 10 and all(s.seed_id % 2 == 1 for s in bank)
         assert bank[0] == draw_seed("decay", 1, base_seed=99)
     finally:
         FAMILIES["decay"] = original
-        build_world.cache_clear()
+        clear_world_caches()
     assert FAMILIES["decay"] is original
 
 

@@ -93,3 +93,18 @@ def test_a_scenario_always_goes_to_the_same_worker():
         assert sum(first[p] == w for w, g in groups.items() for p in g) >= 15
     finally:
         pool.close()
+
+
+def test_an_idle_worker_takes_the_busiest_workers_last_chunks():
+    """Work stealing: a worker runs its own chunks in order, then takes the *last* chunk of the
+    fullest queue, so a slow half never leaves the other worker idle; every position is handed
+    out exactly once."""
+    from tuner.evaluation.workers import ChunkQueues
+
+    queues = ChunkQueues({0: list(range(8)), 1: [8, 9]}, pieces=4)
+    assert queues.take(1) == [8] and queues.take(1) == [9]
+    assert queues.take(1) == [6, 7]  # worker 1 is out of its own: the tail of worker 0's
+    assert queues.take(0) == [0, 1] and queues.take(0) == [2, 3]
+    assert queues.take(1) == [4, 5]
+    assert queues.take(0) is None and queues.take(1) is None
+    assert ChunkQueues({}, pieces=4).take(0) is None

@@ -8,7 +8,7 @@ import these same names, so each default has one home.
 DEFAULT_STORAGE = "sqlite:///studies/tuner.db"
 DEFAULT_RESULT_CACHE = "studies/results.sqlite"  # scenario results kept between commands
 DEFAULT_TRIALS = 40
-DEFAULT_RATCHET_TRIALS = 12  # incumbent + 5 grid values + 6 TPE trials per constant
+DEFAULT_RATCHET_TRIALS = 11  # incumbent + 4 grid values + 6 TPE trials per constant
 DEFAULT_BATCH = 20
 DEFAULT_SEED = 0
 DEFAULT_BANK_SIZE = 100

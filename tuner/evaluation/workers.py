@@ -24,8 +24,9 @@ import os
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -34,6 +35,8 @@ from tuner.infra.embedded import die_with_parent
 from tuner.infra.redis_server import RedisUnavailableError
 
 DEFAULT_DATABASES = 16  # a Redis server's databases unless configured otherwise
+CHUNKS_PER_WORKER = 4  # a request's share per worker is sent in this many pieces
+IN_FLIGHT = 2  # chunks queued at a worker at a time
 WATCHDOG_INTERVAL = 0.5  # seconds between a worker's checks that its parent still lives
 _WORKER_TARGET = None  # the worker's open redis_target context, closed at worker exit
 
@@ -161,13 +164,37 @@ def _evaluate_chunk(values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[Scen
         return [evaluate_scenario(seed, arguments=arguments) for seed in seeds]
 
 
+class ChunkQueues:
+    """A request's positions per worker, in chunks: a worker takes its own chunks first, then
+    the last chunk of the fullest queue (the one its home worker would reach last)."""
+
+    def __init__(self, groups: Mapping[int, Sequence[int]], *,
+                 pieces: int = CHUNKS_PER_WORKER) -> None:
+        self.queues = {worker: deque(_chunks(positions, pieces))
+                       for worker, positions in groups.items()}
+
+    def take(self, worker: int) -> list[int] | None:
+        own = self.queues.get(worker)
+        if own:
+            return own.popleft()
+        fullest = max(self.queues.values(), key=len, default=None)
+        return fullest.pop() if fullest else None
+
+
+def _chunks(positions: Sequence[int], pieces: int) -> list[list[int]]:
+    size = max(1, -(-len(positions) // pieces))
+    return [list(positions[i:i + size]) for i in range(0, len(positions), size)]
+
+
 class WorkerPool:
     """``workers`` processes evaluating scenarios; results come back in the order asked.
 
     Each scenario has a home worker (a stable hash of its label): a worker keeps the restore
     templates of the scenarios it has seen (``scenarios/restore.py``), so sending a scenario
     back to the worker that wrote its template restores instead of re-seeding. A request is
-    still split evenly: seeds beyond a worker's share go to the emptiest one.
+    split evenly by count (``assign``), then sent in small chunks: a worker that runs out of
+    its own takes the last chunks of the busiest one, so no worker idles while the other
+    finishes a slow half (scenarios differ several-fold in run time).
 
     Workers start at their first task, from the thread that submits it, and Linux's
     parent-death signal fires when *that thread* ends: so only the thread that built the pool
@@ -203,20 +230,36 @@ class WorkerPool:
         return {w: positions for w, positions in groups.items() if positions}
 
     def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
-        """Send each seed to its worker (``assign``); reassemble the results in the order asked."""
+        """Run ``seeds`` (home first, then stealing); the results in the order asked."""
         if threading.get_ident() != self._owner:
             raise RuntimeError("a WorkerPool is used only by the thread that built it (its "
                                "workers die when the thread that started them ends)")
-        groups = self.assign(seeds)
-        futures = {
-            worker: self._executors[worker].submit(
-                _evaluate_chunk, dict(values), [seeds[p] for p in positions])
-            for worker, positions in groups.items()
-        }
+        queues = ChunkQueues(self.assign(seeds))
         results: list[ScenarioResult | None] = [None] * len(seeds)
-        for worker, positions in groups.items():
-            for position, result in zip(positions, futures[worker].result(), strict=True):
-                results[position] = result
+        running: dict[Future, tuple[int, list[int]]] = {}
+
+        def send(worker: int) -> None:
+            positions = queues.take(worker)
+            if positions is None:
+                return
+            future = self._executors[worker].submit(
+                _evaluate_chunk, dict(values), [seeds[p] for p in positions])
+            running[future] = (worker, positions)
+
+        try:
+            for _ in range(IN_FLIGHT):  # a second chunk queued hides the round trip
+                for worker in range(self.workers):
+                    send(worker)
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    worker, positions = running.pop(future)
+                    for position, result in zip(positions, future.result(), strict=True):
+                        results[position] = result
+                    send(worker)
+        finally:
+            for future in running:
+                future.cancel()
         return results  # type: ignore[return-value]
 
     def close(self) -> None:

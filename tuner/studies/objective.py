@@ -37,7 +37,7 @@ def suggest_value(trial: optuna.Trial, constant: Constant) -> float | int:
     )
 
 
-GRID_POINTS = 5  # values spanning the search space, scored on the whole train pool
+GRID_POINTS = 4  # values spanning the search space, scored on the whole train pool
 GRID_ATTR = "grid"  # user attr of an enqueued grid trial
 
 
