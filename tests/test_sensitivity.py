@@ -63,6 +63,10 @@ def stored(effect, grid=GRID, labels=LABELS["fam"]):
      "sensitive; in range: inert (below the bar)"),
     # one scenario of 8 gains 0.8: spread 0.1, but resamples without it see none -> CI crosses
     (lambda v, i: 0.8 if (i == 3 and v > 0.35) else 0.0, {}, "borderline"),
+    # spread 0.05 with a narrow CI across the bar: about the bar, not "cannot tell yet"
+    (lambda v, i: (1 / 6 + (0.03 if i % 2 else -0.03)) * v, {}, "at the bar"),
+    # the same spread with a wide CI across the bar: the data cannot tell yet
+    (lambda v, i: (1 / 6 + (0.15 if i % 2 else -0.15)) * v, {}, "borderline"),
 ])
 def test_status_and_reason(effect, kw, label):
     verdict = judge(facts(**kw), GRID, stored(effect), LABELS)

@@ -9,8 +9,11 @@ max − min over the grid. Every point saw the same scenarios, so the spread's C
 *paired* stratified bootstrap: one resample of scenarios per family is applied to every grid
 point at once, and max − min is recomputed. A max − min is biased upwards by noise, so the CI
 (not the spread alone) decides: ``sensitive`` when it lies above popoto's bar of 0.05, ``inert
-(below the bar)`` when it lies below, ``borderline`` only while it straddles the bar — the
-data cannot yet tell, and ``tuner sensitivity`` adds scenarios until they can.
+(below the bar)`` when it lies below, ``at the bar`` when it straddles the bar but lies
+within ``RESOLUTION`` of it on both sides (the spread *is* about 0.05: no feasible pool would
+put it on one side, and the difference is below what the tuner resolves anywhere else), and
+``borderline`` only while it straddles the bar more widely — the data cannot yet tell, and
+``tuner sensitivity`` adds scenarios until they can.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from tuner.decisions.stats import STATS_SEED
 
 SENSITIVE = 0.05  # popoto's own bar (popoto issue #362)
 TINY = 0.005  # popoto's ratchet calls less than this "no_sensitivity"
+# Half-width of the "at the bar" band: the effect every decision of the tuner is sized to
+# resolve (docs/statistics.md: +0.02 at the noisiest measured SD), fixed with that design.
+RESOLUTION = 0.02
 CHANGE_TOLERANCE = 1e-9
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -93,7 +99,7 @@ class Verdict:
     ci_low: float | None
     ci_high: float | None
     spread_in_range: float | None
-    status: str  # sensitive, borderline, inert, or incomplete (fewer than 2 points scored)
+    status: str  # sensitive, at the bar, borderline, inert, or incomplete (< 2 points scored)
     why: str  # for inert: collapsed, dead alias, effect outside the range, tiny
     best: str
     best_values: list[Number]
@@ -199,7 +205,8 @@ def classify(facts: Facts, spread: float, ci_low: float, spread_in: float,
     """Status and, for inert constants, why; checked in this order.
 
     The CI decides against popoto's bar: above it ``sensitive``, below it ``inert (below the
-    bar)``; ``borderline`` means only that the CI still straddles the bar.
+    bar)``, inside the bar ± ``RESOLUTION`` ``at the bar``; ``borderline`` means only that the
+    CI still straddles the bar more widely than that.
     """
     if collapsed:
         return "inert", "collapsed" if facts.reachable else "dead alias"
@@ -211,6 +218,9 @@ def classify(facts: Facts, spread: float, ci_low: float, spread_in: float,
         return "inert", "tiny"
     if ci_high is not None and ci_high < SENSITIVE:
         return "inert", "below the bar"
+    if ci_high is not None and SENSITIVE - RESOLUTION <= ci_low and \
+            ci_high <= SENSITIVE + RESOLUTION:
+        return "at the bar", ""
     return "borderline", ""
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from tuner.sensitivity.popoto_sweep import POPOTO_SWEEP_DATE
 from tuner.sensitivity.run import MAX_SCENARIOS, ConstantSensitivity, SensitivityRun
-from tuner.sensitivity.stats import SENSITIVE, TINY, fmt
+from tuner.sensitivity.stats import RESOLUTION, SENSITIVE, TINY, fmt
 
 HEADERS = ("constant", "tier", "families", "scenarios", "our spread [CI]", "status",
            f"popoto's spread ({POPOTO_SWEEP_DATE})", "popoto's best", "our best value")
@@ -81,8 +81,9 @@ def header_lines(run: SensitivityRun) -> list[str]:
         f"  spread = max − min over the grid of the equal-weight family mean of each family's "
         f"metric; CI: paired stratified bootstrap over scenarios, 95% over all looks "
         f"(Bonferroni). sensitive: CI above {SENSITIVE:g}; inert: CI below {SENSITIVE:g}, "
-        f"spread <= {TINY:g}, or nothing changed; borderline: the CI still straddles "
-        f"{SENSITIVE:g} at {MAX_SCENARIOS} scenarios per family.",
+        f"spread <= {TINY:g}, or nothing changed; at the bar: the CI straddles "
+        f"{SENSITIVE:g} within ±{RESOLUTION:g}; borderline: it straddles {SENSITIVE:g} more "
+        f"widely at {MAX_SCENARIOS} scenarios per family.",
         "",
     ]
 

@@ -18,8 +18,8 @@ from tuner.sensitivity.view import HEADERS, popoto_spread_text, spread_text
 from tuner.views.figures import INERT_COLOR, TEMPLATE, TRIAL_COLOR, _above
 from tuner.views.sensitivity_data import SweepView
 
-STATUS_COLORS = {"sensitive": TRIAL_COLOR, "borderline": "#ff7f0e", "inert": INERT_COLOR,
-                 "incomplete": "#cccccc"}
+STATUS_COLORS = {"sensitive": TRIAL_COLOR, "at the bar": "#bcbd22", "borderline": "#ff7f0e",
+                 "inert": INERT_COLOR, "incomplete": "#cccccc"}
 POPOTO_COLOR = "#8c564b"
 SENSITIVITY_HEADERS = [*HEADERS, "grid", "study"]
 SWEEP_HEADERS = ["study", "constants", "points", "failed", "best point", "best mean",

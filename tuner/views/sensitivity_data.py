@@ -89,7 +89,7 @@ def _largest_look(rows: Sequence[ConstantSensitivity]) -> list[ConstantSensitivi
 
 
 def _sensitivity_order(row: ConstantSensitivity) -> tuple:
-    order = {"sensitive": 0, "borderline": 1, "incomplete": 2, "inert": 3}
+    order = {"sensitive": 0, "at the bar": 1, "borderline": 2, "incomplete": 3, "inert": 4}
     return (order.get(row.verdict.status, 4), -(row.verdict.spread or 0.0), row.constant)
 
 
