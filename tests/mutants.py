@@ -165,6 +165,18 @@ MUTANTS: list[Mutant] = [
         "return (float(np.mean(null > observed + tolerance)),",
         ("tests/test_stats.py::test_exact_sign_flip_equals_scipys_exact_test_near_the_thresholds",),
     ),
+    Mutant(
+        "sensitivity-at-the-bar-deleted", "tuner/sensitivity/stats.py",
+        "    if ci_high is not None and SENSITIVE - RESOLUTION <= ci_low and \\",
+        "    if False and ci_high is not None and SENSITIVE - RESOLUTION <= ci_low and \\",
+        ("tests/test_sensitivity.py::test_status_and_reason",),
+    ),
+    Mutant(
+        "work-stealing-deleted", "tuner/evaluation/workers.py",
+        "        return fullest.pop() if fullest else None",
+        "        return None",
+        ("tests/test_workers.py::test_an_idle_worker_takes_the_busiest_workers_last_chunks",),
+    ),
 ]
 
 
