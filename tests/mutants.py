@@ -167,8 +167,8 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "sensitivity-at-the-bar-deleted", "tuner/sensitivity/stats.py",
-        "    if ci_high is not None and SENSITIVE - RESOLUTION <= ci_low and \\",
-        "    if False and ci_high is not None and SENSITIVE - RESOLUTION <= ci_low and \\",
+        "    if ci_high is not None and ci_low >= SENSITIVE - RESOLUTION and \\",
+        "    if False and ci_high is not None and ci_low >= SENSITIVE - RESOLUTION and \\",
         ("tests/test_sensitivity.py::test_status_and_reason",),
     ),
     Mutant(

@@ -31,9 +31,15 @@ INSTALLED = Path(popoto.__file__).parent
 RUNNER = Path(__file__).with_name("tuner_with_planted.py")
 BANK = ["--bank-size", "40"]
 CHECK = ["--seeds", "15"]
-REGRESSION = (  # a planted bug: steep decay rates now favour old records
-    "        if self.decay_rate > 0.3:\n"
+REGRESSION = (  # a planted bug: steep decay rates (above {}) now favour old records
+    "        if self.decay_rate > {}:\n"
     "            self.decay_rate = -self.decay_rate\n")
+
+
+def regression_below(accepted: float) -> float:
+    """Where the planted bug starts: just below the accepted value, so it bites the accepted
+    value and spares the lower grid value ``certified`` bounds."""
+    return round(0.9 * accepted, 4)
 
 
 class Checkout:
@@ -96,7 +102,9 @@ def loop(tmp_path_factory) -> dict:
     run_tool([git, "apply"], checkout.repo, root / "p.patch")
     out["patched"] = checkout.file("fields/constants.py").read_text()
     ledger = json.loads((root / "ledger.json").read_text())
-    ledger["records"] = [certified(r) if r["decision"] == "ACCEPT" else r
+    accepted = next(r["proposal"] for r in ledger["records"] if r["decision"] == "ACCEPT")
+    out["spared"] = round(accepted / 2, 4)
+    ledger["records"] = [certified(r, out["spared"]) if r["decision"] == "ACCEPT" else r
                          for r in ledger["records"]]
     (root / "certified.json").write_text(json.dumps(ledger))
     out["check, file, patched"] = checkout.tuner("check", "--ledger", str(root / "ledger.json"),
@@ -107,7 +115,8 @@ def loop(tmp_path_factory) -> dict:
                   '                "decay_rate must be > 0 (got {})".format(self.decay_rate)\n'
                   "            )\n",
                   '                "decay_rate must be > 0 (got {})".format(self.decay_rate)\n'
-                  "            )\n" + REGRESSION)
+                  "            )\n" + REGRESSION.format(regression_below(accepted),
+                                                  regression_below(accepted)))
     for ledger_file in ("ledger", "certified"):
         out[f"check after the regression, {ledger_file}"] = checkout.tuner(
             "check", "--ledger", str(root / f"{ledger_file}.json"), *CHECK)
@@ -116,11 +125,11 @@ def loop(tmp_path_factory) -> dict:
     return out
 
 
-def certified(record: dict) -> dict:
+def certified(record: dict, spared: float) -> dict:
     """The same constant as if the ratchet had kept its incumbent (the value accepted above)
-    with a certificate (the decision engine's format): no value looked at, 0.3 or 0.6, gains
-    more than +0.05 over it in planted_decay."""
-    values = [{"value": 0.3, "mean": 0.0, "bound": 0.05, "source": "train grid"},
+    with a certificate (the decision engine's format): no value looked at, ``spared`` (below
+    the planted bug's start) or 0.6, gains more than +0.05 over it in planted_decay."""
+    values = [{"value": spared, "mean": 0.0, "bound": 0.05, "source": "train grid"},
               {"value": 0.6, "mean": 0.0, "bound": 0.05, "source": "held-out"}]
     return {**record, "decision": "REJECT", "reason": "not significant", "proposal": None,
             "incumbent": record["proposal"], "default": record["proposal"],
@@ -174,14 +183,15 @@ def test_check_fails_after_a_regression_naming_constant_family_and_size(loop):
 
 
 def test_check_fails_when_a_certified_default_now_loses(loop):
-    """The certified incumbent (0.44) now loses to 0.3, far beyond the certificate's bound."""
+    """The certified incumbent now loses to the lower value the bug spares, far beyond the
+    certificate's bound."""
     done = loop["check after the regression, certified"]
     assert done.returncode == 1, (done.stdout, done.stderr)
     (finding, placebo) = json.loads(loop["check after the regression, json"].stdout)["findings"]
     assert (finding["constant"], finding["kind"], finding["holds"], finding["family"]) == (
         "planted_rate", "certified", False, "planted_decay")
     assert finding["ledger"] == 0.05 and finding["change"] > 0.02
-    assert finding["summary"].startswith("0.3 now beats ")
+    assert finding["summary"].startswith(f"{loop['spared']:g} now beats ")
     assert f"above the certificate's bound +0.0500 by {finding['change']:.4f} (most in " \
            "planted_decay" in done.stdout
     assert placebo["holds"]

@@ -218,7 +218,7 @@ def classify(facts: Facts, spread: float, ci_low: float, spread_in: float,
         return "inert", "tiny"
     if ci_high is not None and ci_high < SENSITIVE:
         return "inert", "below the bar"
-    if ci_high is not None and SENSITIVE - RESOLUTION <= ci_low and \
+    if ci_high is not None and ci_low >= SENSITIVE - RESOLUTION and \
             ci_high <= SENSITIVE + RESOLUTION:
         return "at the bar", ""
     return "borderline", ""

@@ -160,10 +160,14 @@ def taken_before(study: optuna.Study, number: int) -> int:
 
 
 def within_total(objective: Callable[[optuna.Trial], float], study: optuna.Study,
-                 total: int) -> Callable[[optuna.Trial], float]:
-    """Wrap ``objective``: prune a trial born after the total was taken; beat while it runs."""
+                 total: int, started: list[int] | None = None,
+                 ) -> Callable[[optuna.Trial], float]:
+    """Wrap ``objective``: prune a trial born after the total was taken; beat while it runs.
+    Each trial's id is appended to ``started`` (the trials this process ran)."""
 
     def run(trial: optuna.Trial) -> float:
+        if started is not None:
+            started.append(trial._trial_id)
         with TrialHeartbeat(study, trial):  # beat first: counting the others can be slow
             if taken_before(study, trial.number) >= total:
                 raise optuna.TrialPruned(f"the study already holds {total} trials")
@@ -179,7 +183,32 @@ def run_to_total(study: optuna.Study, objective: Callable[[optuna.Trial], float]
     While other workers' running trials fill the remaining slots, wait (reaping any that stop
     beating, whose slots then open again) instead of starting surplus trials.
     """
-    wrapped = within_total(objective, study, total)
+    started: list[int] = []
+    wrapped = within_total(objective, study, total, started)
+    try:
+        _optimize_to_total(study, wrapped, total, callbacks=callbacks, poll=poll)
+    except KeyboardInterrupt:
+        fail_if_running(study, started)
+        raise
+
+
+def fail_if_running(study: optuna.Study, trial_ids: list[int]) -> None:
+    """Fail this process's trials an interrupt left RUNNING.
+
+    Optuna fails a trial interrupted inside the objective, but not one interrupted while its
+    result is being stored (``tell``): that one would stay RUNNING until a heartbeat reaps it,
+    holding a slot of the total.
+    """
+    for trial_id in trial_ids:
+        try:
+            if study._storage.get_trial(trial_id).state == TrialState.RUNNING:
+                study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except (optuna.exceptions.UpdateFinishedTrialError, KeyError):
+            continue  # finished (or reaped) meanwhile: nothing to fail
+
+
+def _optimize_to_total(study: optuna.Study, wrapped: Callable[[optuna.Trial], float],
+                       total: int, *, callbacks: list | None, poll: float) -> None:
     while True:
         reap_stale_trials(study)
         done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

@@ -165,7 +165,7 @@ def enqueue_default(study: optuna.Study, constant: Constant, default: float) -> 
     study.enqueue_trial({constant.name: default})
 
 
-GRID_ORDER = (2, 0, 4, 1, 3)  # centre first, then outwards: a short study still spans the range
+GRID_ORDER = (2, 0, 4, 1, 3)  # (up to) the centre cell first, then from the low edge outwards
 
 
 def enqueue_grid(study: optuna.Study, constant: Constant, default: float, *, room: int) -> None:
