@@ -21,6 +21,7 @@ pytestmark = pytest.mark.usefixtures("popoto_redis")
 
 CONSTANT = "decay_per_hop"  # one family; a 4-trial study on this bank reaches validation
 SMALL = ("--bank-size", "10", "--batch", "8")
+SMALL_POOLS = ("--held-out", "100", "--confirm-size", "100")  # the defaults (800) take minutes
 VOLATILE = {"seconds", "date", "storage", "redis"}  # redis: the server's temp socket
 
 
@@ -68,7 +69,8 @@ def test_validate_is_the_same_with_two_workers(run, with_workers, tmp_path):
     study = run("optimize", "--constant", CONSTANT, "--trials", "4", *SMALL, "--storage", db,
                 "--no-validate", "--workers", "1")
     assert study.exit_code == 0, study.output
-    args = ("validate", "--constant", CONSTANT, "--top", "2", *SMALL, "--storage", db)
+    args = ("validate", "--constant", CONSTANT, "--top", "2", *SMALL, *SMALL_POOLS,
+            "--storage", db)
     one, two = with_workers(1, *args), with_workers(2, *args)
     assert one == two
     assert one["validation"] is not None, "validation never ran: the comparison is vacuous"
@@ -77,7 +79,7 @@ def test_validate_is_the_same_with_two_workers(run, with_workers, tmp_path):
 def test_ratchet_is_the_same_with_two_workers(with_workers, tmp_path):
     def ratchet(workers):
         return with_workers(workers, "ratchet", "--constants", CONSTANT, "--trials", "4",
-                            "--top", "2", *SMALL, "--storage",
+                            "--top", "2", *SMALL, *SMALL_POOLS, "--storage",
                             f"sqlite:///{tmp_path / f'r{workers}.db'}")
 
     one, two = ratchet(1), ratchet(2)
