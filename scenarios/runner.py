@@ -77,7 +77,7 @@ def is_usable(seed: ScenarioSeed) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=32)  # a few hundred seeds each; rebuilding one is cheap
 def _bank(family: str, size: int, base_seed: int) -> tuple[ScenarioSeed, ...]:
     return tuple(default_bank(family, size=size, base_seed=base_seed, accept=is_usable))
 
