@@ -78,13 +78,17 @@ def is_usable(seed: ScenarioSeed) -> bool:
 
 
 @functools.lru_cache(maxsize=32)  # a few hundred seeds each; rebuilding one is cheap
-def _bank(family: str, size: int, base_seed: int) -> tuple[ScenarioSeed, ...]:
-    return tuple(default_bank(family, size=size, base_seed=base_seed, accept=is_usable))
+def _bank(family: str, size: int, base_seed: int,
+          knobs: tuple[tuple[str, float], ...] = ()) -> tuple[ScenarioSeed, ...]:
+    return tuple(default_bank(family, size=size, base_seed=base_seed, accept=is_usable,
+                              knobs=dict(knobs)))
 
 
-def family_bank(family: str, *, size: int, base_seed: int) -> list[ScenarioSeed]:
-    """The family's bank with degenerate seeds rejected at generation (pure, so cached)."""
-    return list(_bank(family, size, base_seed))
+def family_bank(family: str, *, size: int, base_seed: int,
+                knobs: tuple[tuple[str, float], ...] = ()) -> list[ScenarioSeed]:
+    """The family's bank with degenerate seeds rejected at generation (pure, so cached);
+    ``knobs`` (sorted pairs) draws it in that world variant (a deployment profile's)."""
+    return list(_bank(family, size, base_seed, tuple(knobs)))
 
 
 def clear_world_caches() -> None:

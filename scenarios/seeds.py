@@ -6,8 +6,8 @@ seed always yields the same records, outcomes and ranking.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -38,8 +38,14 @@ class ScenarioSeed:
     noise_ratio: float
     link_density: float
     age_spread_days: float
+    knobs: tuple[tuple[str, float], ...] = ()
+    """World-knob values that differ from the family's declared defaults, as sorted
+    ``(name, value)`` pairs (``scenarios/knobs.py``): empty in a default world, so a default
+    world's seed is the seed it was before knobs existed. Same label: a knob variant of a
+    scenario is paired with the scenario itself."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "knobs", _normalise_knobs(self.knobs))
         if not MIN_RECORDS <= self.record_count <= MAX_RECORDS:
             raise DegenerateSeedError(
                 f"record_count must be in [{MIN_RECORDS}, {MAX_RECORDS}], got {self.record_count}"
@@ -69,8 +75,56 @@ class ScenarioSeed:
         """An independent generator per ``stream`` so adding a draw never shifts the others."""
         return np.random.default_rng([self.rng_seed, stream])
 
+    def knob(self, name: str, default: float) -> float:
+        """This world's value of knob ``name``; ``default`` when the seed does not set it."""
+        for key, value in self.knobs:
+            if key == name:
+                return value
+        return float(default)
+
+    def with_knobs(self, values: Mapping[str, float]) -> ScenarioSeed:
+        """A copy in the world variant ``values`` (merged over this seed's own knob values).
+
+        Names and ranges are checked against the family's declared knobs when the family is
+        registered; a value equal to the declared default is dropped, so asking for the default
+        world gives back a seed equal to the plain one (same result-cache key, same scores).
+        """
+        if not values:
+            return self
+        merged = dict(self.knobs)
+        merged.update({str(k): float(v) for k, v in values.items()})
+        declared = _declared_knobs(self.family)
+        if declared is not None:
+            from scenarios.knobs import find_knob
+
+            for name in list(merged):
+                knob = find_knob(declared, name, family=self.family)
+                merged[name] = knob.check(merged[name])
+                if merged[name] == float(knob.default):
+                    del merged[name]
+        return replace(self, knobs=tuple(sorted(merged.items())))
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["knobs"] = dict(self.knobs)
+        return data
+
+
+def _normalise_knobs(knobs: object) -> tuple[tuple[str, float], ...]:
+    """Sorted ``(name, float)`` pairs from pairs or a mapping (``to_dict`` gives a mapping)."""
+    pairs = knobs.items() if isinstance(knobs, Mapping) else knobs
+    out = tuple(sorted((str(name), float(value)) for name, value in pairs))  # type: ignore[union-attr]
+    names = [name for name, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a knob is set twice: {names}")
+    return out
+
+
+def _declared_knobs(family: str) -> tuple | None:
+    """The family's declared knobs, or None when no family of that name was declared."""
+    from scenarios.knobs import declared
+
+    return declared(family)
 
 
 def draw_seed(family: str, seed_id: int, *, base_seed: int = DEFAULT_BASE_SEED) -> ScenarioSeed:
@@ -97,17 +151,22 @@ def default_bank(
     size: int = DEFAULT_BANK_SIZE,
     base_seed: int = DEFAULT_BASE_SEED,
     accept: Callable[[ScenarioSeed], bool] | None = None,
+    knobs: Mapping[str, float] | None = None,
 ) -> list[ScenarioSeed]:
     """The deterministic bank of ``size`` seeds for ``family``.
 
     Seed ids count up from 0; an id whose seed ``accept`` rejects (a degenerate world) is
     skipped at generation, so the bank never holds a scenario that cannot rank anything.
+    ``knobs`` draws the bank in that world variant (``ScenarioSeed.with_knobs``): each seed is
+    set to it before ``accept`` judges it, so a seed the variant leaves degenerate is skipped.
     """
     if size < 2:
         raise ValueError(f"bank size must be >= 2, got {size}")
     bank: list[ScenarioSeed] = []
     for seed_id in range(MAX_DRAWS_PER_SEED * size):
         seed = draw_seed(family, seed_id, base_seed=base_seed)
+        if knobs:
+            seed = seed.with_knobs(knobs)
         if accept is None or accept(seed):
             bank.append(seed)
             if len(bank) == size:

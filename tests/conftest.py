@@ -20,6 +20,10 @@ PG_ADMIN = os.environ.get("TUNER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:
 os.environ.setdefault("TUNER_WORKERS", "1")
 # and keep results in the process only, unless a test asks for the disk cache.
 os.environ.setdefault("TUNER_RESULT_CACHE", "off")
+# The LoCoMo replays (outside families) stay unregistered unless a test registers them on the
+# project's fixture (tests/test_family_locomo.py): a developer's own TUNER_LOCOMO must not add
+# them to every loop over FAMILIES.
+os.environ.pop("TUNER_LOCOMO", None)
 
 
 def require_server(reachable: bool, what: str, why: str) -> None:

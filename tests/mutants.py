@@ -130,34 +130,39 @@ MUTANTS: list[Mutant] = [
          "test_a_random_effect_is_not_accepted_in_twenty_independent_runs"),
     ),
     Mutant(
-        "family-regression-any-loss-blocks", "tuner/decisions/comparison.py",
-        "return self.mean < -margin and self.harm_p(margin) < alpha",
-        "return self.mean < 0",
-        ("tests/test_sequential.py::"
-         "test_a_loss_within_the_margin_never_blocks_however_large_the_pool",),
+        "mean-test-replaced-by-sign-flip", "tuner/decisions/stages.py",
+        "    return betting.p_value(look.comparison.rounds, rules.min_improvement,\n"
+        "                           design_level=design_level)",
+        "    from tuner.decisions.stats import paired_test\n"
+        "    return paired_test([look.comparison.rounds], resamples=2_000).p_value",
+        ("tests/test_sequential.py::test_a_skewed_null_is_never_screened_through_or_confirmed",),
     ),
     Mutant(
-        "sign-flip-floor-ignored", "tuner/decisions/stages.py",
-        "return smallest_p(comparison.n_nonzero, resamples_for(level)) < level",
-        "return True",
+        "harm-rule-reversed-back", "tuner/decisions/stages.py",
+        "    return not look.comparison.errors and not unproven(look, rules)",
+        "    return not look.comparison.errors and not harmed(look, rules)",
         ("tests/test_sequential.py::"
-         "test_a_level_below_the_tests_floor_is_reported_not_silently_failed",),
+         "test_a_gain_on_the_mean_with_a_family_losing_beyond_the_margin_is_not_confirmed",),
     ),
     Mutant(
-        "monte-carlo-not-sized-to-the-level", "tuner/decisions/stats.py",
-        "return max(PERMUTATION_RESAMPLES, int(np.ceil(RESAMPLES_PER_LEVEL / level)))",
-        "return PERMUTATION_RESAMPLES",
-        ("tests/test_sequential.py::test_monte_carlo_is_sized_to_the_level_it_is_judged_at",),
+        "certificate-sparse-guard-removed", "tuner/decisions/certificate.py",
+        "    return betting.upper_bound(comparison.rounds, level=level), sds",
+        "    r = comparison.rounds\n"
+        "    return float(r.mean() + 1.645 * r.std(ddof=1) / len(r) ** 0.5), sds",
+        ("tests/test_certificate.py::test_the_bound_covers_a_sparse_gain_at_its_level",
+         "tests/test_certificate.py::"
+         "test_a_value_that_changed_nothing_seen_is_still_bounded_above_zero"),
+    ),
+    Mutant(
+        "scenario-errors-ignored", "tuner/decisions/stages.py",
+        "    if look.comparison.errors:\n        return SCENARIO_ERRORS\n",
+        "",
+        ("tests/test_sequential.py::test_a_one_sided_crash_stops_the_value_and_is_named",),
     ),
     Mutant(
         "holm-without-alpha-recycling", "tuner/decisions/confirmation.py",
-        "level = look.weight * alpha / left", "level = look.weight * alpha / m",
+        "            level = alpha / left\n", "            level = alpha / m\n",
         ("tests/test_sequential.py::test_holm_recycles_alpha_and_ignores_order",),
-    ),
-    Mutant(
-        "looks-share-no-alpha", "tuner/decisions/sequential.py",
-        "weight = self.weights[index]", "weight = 1.0",
-        ("tests/test_sequential.py::test_looks_carry_their_fixed_share_of_the_level",),
     ),
     Mutant(
         "sign-flip-tie-not-counted", "tuner/decisions/stats.py",
@@ -176,6 +181,22 @@ MUTANTS: list[Mutant] = [
         "        return fullest.pop() if fullest else None",
         "        return None",
         ("tests/test_workers.py::test_an_idle_worker_takes_the_busiest_workers_last_chunks",),
+    ),
+    Mutant(
+        "check-keys-a-repeated-value-twice", "tuner/decisions/check.py",
+        "        entries = distinct_values(constant, sorted(",
+        "        entries = list(sorted(",
+        ("tests/test_check.py::"
+         "test_a_value_listed_twice_in_a_certificate_is_checked_once_at_its_loosest_bound",),
+    ),
+    Mutant(
+        "confirmation-bank-fixed", "tuner/studies/banks.py",
+        "            return BankClaim(seed, number, purpose, command)",
+        "            return BankClaim(CONFIRMATION_BASE_SEED, number, purpose, command)",
+        ("tests/test_banks.py::"
+         "test_each_claim_gets_a_fresh_seed_and_the_registry_says_who_claimed_it",
+         "tests/test_banks.py::"
+         "test_two_consecutive_ratchets_confirm_on_different_banks_and_replicate"),
     ),
 ]
 

@@ -67,11 +67,52 @@ class RandomEffectFamily(Family):
         return Ranking(top=order[:5], scores=scores)
 
 
+def crash_knob(knob: float = 0.2) -> float:
+    """The frozen default argument the ``crash_knob`` test constant is read from."""
+    return knob
+
+
+class CrashyFamily(Family):
+    """Every value ranks the same, but values below 0.3 raise on one scenario in four (test only).
+
+    The incumbent (0.2) crashes where any value above 0.3 does not: a crash scores 0, so those
+    scenarios look like a +0.5 gain for the other value. Only reading the errors stops it.
+    """
+
+    name = "crashy"
+    description = "a value that raises in some scenarios (test only)"
+
+    def build_world(self, seed: ScenarioSeed) -> World:
+        keys, value, ages = base_draws(seed)
+        records = build_records(seed, value, keys=keys, importance=value, ages=ages)
+        return World(seed=seed, records=records)
+
+    def run(self, world: World, ctx: RunContext) -> Ranking:
+        knob = ctx.argument("crash_knob", crash_knob())
+        if knob < 0.3 and world.seed.seed_id % 4 == 0:
+            raise RuntimeError(f"planted crash at crash_knob={knob:g}")
+        rng = np.random.default_rng(world.seed.rng_seed)
+        scores = {r.key: r.utility + float(rng.normal(0.0, 0.2)) for r in world.records}
+        order = sorted(scores, key=lambda key: -scores[key])
+        return Ranking(top=order[:5], scores=scores)
+
+
 # Test-only: defining the classes registered them; tests add them for their own duration
 # (fixtures ``planted`` and ``random_effect`` in conftest), so they never leak into
 # parametrizations over all families.
 FAMILIES.pop(PlantedDecayFamily.name)
 FAMILIES.pop(RandomEffectFamily.name)
+FAMILIES.pop(CrashyFamily.name)
+
+CRASHY_CATALOG = """
+[constants.crash_knob]
+argument = "planted:crash_knob:knob"
+tier = 1
+mode = "arg"
+family = "crashy"
+low = 0.0
+high = 1.0
+"""
 
 
 # A catalog with the planted constant and a placebo: a real Defaults attribute that nothing on

@@ -8,13 +8,14 @@ hand, so a rule that stopped breaking (or started breaking) claims fails here.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from tuner.catalog import load_catalog
 from tuner.decisions import check
 from tuner.decisions.check import Claim, claim_of, judge_accepted, judge_certified, judge_inert
-from tuner.decisions.comparison import FamilyComparison, PairedComparison
+from tuner.decisions.comparison import PairedComparison, compare_deltas
 from tuner.decisions.ledger_file import LedgerSnapshot
 from tuner.evaluation.engine import BankSpec
 
@@ -25,11 +26,8 @@ DECAY = CATALOG.resolve("decay_rate")
 
 def comparison(**family_means: float) -> PairedComparison:
     """Deltas per family (three scenarios each, all equal to the family's mean)."""
-    families = {f: FamilyComparison(f, m, 0.5, 0.5, m, m, 3,
-                                    {f"{f}:{i}": m for i in range(3)})
-                for f, m in family_means.items()}
-    overall = sum(family_means.values()) / len(family_means)
-    return PairedComparison(overall, overall, overall, 3 * len(families), 0.5, families)
+    return compare_deltas({f: {f"{f}:{i}": m for i in range(3)}
+                           for f, m in family_means.items()})
 
 
 def accepted_claim(**then: float) -> Claim:
@@ -144,6 +142,56 @@ def test_the_budget_is_the_seeds_per_family_of_the_confirmation_bank(monkeypatch
                      for f in ("decay", "cyclic")}
 
 
+def test_a_value_listed_twice_in_a_certificate_is_checked_once_at_its_loosest_bound():
+    """A held-out proposal that is also a grid value (issue 23: 0.6837 of
+    ACTED_CONFIDENCE_SIGNAL) used to leave one comparison for two bounds and crash."""
+    acted = CATALOG.resolve("ACTED_CONFIDENCE_SIGNAL")
+    values = [{"value": 0.5, "mean": -0.03, "bound": 0.004},
+              {"value": 0.6837, "mean": -0.012, "bound": 0.011},
+              {"value": 0.6837, "mean": -0.009, "bound": 0.019}]
+    certified = record(constant="ACTED_CONFIDENCE_SIGNAL", default=0.9, decision="REJECT",
+                       reason="not significant", certificate={
+                           "bound": 0.019, "values": values, "families": ["confidence"]})
+    claim = claim_of(certified, acted, {})
+    assert (claim.values, claim.bounds) == ((0.6837, 0.5), (0.019, 0.004))
+    finding = judge_certified(claim, {0.6837: comparison(confidence=0.03),
+                                      0.5: comparison(confidence=0.0)}, 0.02)
+    assert finding.holds and finding.ledger == 0.019
+
+
+def test_int_values_that_round_alike_are_one_value_and_the_reference_is_not_probed():
+    events = CATALOG.resolve("MIN_EVENTS_FOR_CRYSTALLIZATION")
+    certified = record(constant="MIN_EVENTS_FOR_CRYSTALLIZATION", default=3, decision="REJECT",
+                       reason="not significant", certificate={"bound": 0.01, "values": [
+                           {"value": 4.0, "bound": 0.002}, {"value": 4, "bound": 0.008},
+                           {"value": 7, "bound": float("inf")}, {"value": None}]})
+    claim = claim_of(certified, events, {})
+    assert (claim.values, claim.bounds) == ((7.0, 4.0), (float("inf"), 0.008))
+    unbounded = judge_certified(claim, {7.0: comparison(policy_cache=0.5),
+                                        4.0: comparison(policy_cache=0.0)}, 0.02)
+    assert unbounded.holds and "bound +0.0080" in unbounded.summary
+    collapsed = record(constant="MIN_EVENTS_FOR_CRYSTALLIZATION", default=3, decision="REJECT",
+                       reason="no sensitivity", certificate={"collapsed": True, "values": [
+                           {"value": 1}, {"value": 3.0}, {"value": 1.0}, {"value": 10}]})
+    assert claim_of(collapsed, events, {}).values == (1.0, 10.0)
+
+
+def test_check_exits_0_on_a_full_run_ledger_with_every_awkward_record(run, monkeypatch):
+    """End to end on real popoto (3 seeds per family, a few seconds): a repeated value, an int
+    constant, a collapsed study, zero-variance and unbounded points, keys of later tuners."""
+    monkeypatch.setenv("TUNER_RESULT_CACHE", "off")
+    ledger = Path(__file__).parent / "data" / "check-ledger.json"
+    result = run("check", "--ledger", str(ledger), "--seeds", "3", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("## tuner check: all 4 claim(s) hold\n")
+    rows = {line.split(" | ")[0].strip("| "): line for line in result.output.splitlines()
+            if line.startswith("| ") and "constant" not in line}
+    assert set(rows) == {"ACTED_CONFIDENCE_SIGNAL", "MIN_EVENTS_FOR_CRYSTALLIZATION",
+                         "CHI_SQUARED_P_THRESHOLD", "WILSON_CI_THRESHOLD", "TD_GAMMA"}
+    assert "certified 3 (bound none (too few scenarios))" in rows["MIN_EVENTS_FOR_CRYSTALLIZATION"]
+    assert "| inert at 0.05 | holds |" in rows["CHI_SQUARED_P_THRESHOLD"]
+
+
 # -- bad input: exit 2 with one line -------------------------------------------------------------
 
 def write(tmp_path, payload) -> str:
@@ -186,3 +234,11 @@ def test_a_missing_ledger_file_or_storage_ledger_exits_2(run, tmp_path):
 def test_an_unknown_constant_in_constants_exits_2(run, tmp_path):
     result = run("check", "--ledger", write(tmp_path, VALID), "--constants", "decay_rat")
     assert result.exit_code == 2 and "unknown constant 'decay_rat'" in result.output
+
+
+def test_json_of_an_unbounded_certificate_is_strict_json():
+    finding = check.Finding("MIN_EVENTS_FOR_CRYSTALLIZATION", "certified", "certified 3", True,
+                            "inside", ledger=float("inf"), scores={"7": {"overall": 0.01}})
+    result = check.CheckResult([finding], "b1", 3, 0.02, "ledger.json", {})
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert data["findings"][0]["ledger"] is None and data["ok"] is True

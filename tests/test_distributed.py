@@ -118,14 +118,18 @@ def journal_storage():
 
 @pytest.mark.parametrize("backend", ["pg_storage", "journal_storage"])
 def test_two_workers_finish_exactly_the_requested_total(backend, request, tmp_path):
+    """Each worker checks the study-wide total before asking for a trial, so at most one
+    empty (pruned) trial per worker remains beside the complete ones (it used to be ~15)."""
     storage = request.getfixturevalue(backend)
     logs = [tmp_path / f"worker{i}.log" for i in range(2)]
-    workers = [start_worker(storage, 6, log) for log in logs]
+    workers = [start_worker(storage, 16, log) for log in logs]
     for worker, log in zip(workers, logs, strict=True):
         finish(worker, log)
     trials = the_study(storage).get_trials(deepcopy=False)
-    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 16
     assert not any(t.state == TrialState.RUNNING for t in trials)
+    assert sum(t.state != TrialState.COMPLETE for t in trials) <= 2, \
+        [(t.number, t.state.name) for t in trials if t.state != TrialState.COMPLETE]
 
 
 @pytest.mark.parametrize("backend", ["pg_storage", "journal_storage"])

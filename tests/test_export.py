@@ -29,7 +29,12 @@ from tuner.export.proposals import locate_source
 
 INSTALLED = Path(popoto.__file__).parent
 SOURCE = (INSTALLED / "fields" / "constants.py").read_text(encoding="utf-8")
-EVIDENCE = "# tuner 2026-05-01: train +0.0800, validation +0.0500 [+0.0300, +0.0700], 40 trials"
+EVIDENCE = "train +0.0800, validation +0.0500 [+0.0300, +0.0700], 40 trials"
+
+
+def evidence(indent: str, old: str, new: str, date: str = "2026-05-01") -> str:
+    """The tuner's own comment line, above the changed value."""
+    return f"{indent}# tuner {date}: {old} -> {new}, {EVIDENCE}"
 TODAY = "2026-06-01"
 
 
@@ -40,9 +45,14 @@ def record(constant: str, attr: str | None, default: float, proposal: float | No
         reason="accepted" if decision == "ACCEPT" else "no_gain", detail="", train_delta=0.08,
         validation_delta=0.05, ci_low=0.03, ci_high=0.07, trials=40, validation_scenarios=15,
         study_name=f"{constant}@test", date="2026-05-01T12:34:56",
+        replication=REPLICATED if decision == "ACCEPT" else None,  # issue 22: export needs it
     )
     fields.update(overrides)
     return LedgerRecord(**fields)
+
+
+REPLICATED = {"bank": "b21270104n800", "n": 100, "mean": 0.03, "ci_low": 0.01, "ci_high": 0.05,
+              "replicated": True, "reason": ""}
 
 
 DECAY = record("decay_rate", "DECAY_RATE", 0.1, 0.1337291823)
@@ -60,20 +70,40 @@ def changed_lines(patch: str) -> tuple[list[str], list[str]]:
 
 # -- build_patch on the real constants.py -------------------------------------------------------
 
-def test_single_line_constant_changes_value_and_comment_only():
+def test_single_line_constant_changes_the_value_only_and_keeps_the_maintainers_comment():
     removed, added = changed_lines(build_patch([DECAY], source_text=SOURCE, today=TODAY))
     assert removed == ["    DECAY_RATE = 0.1  # best from sweep 2026-04-20, variance=0.067, "
                        "prior=0.1 (stable)"]
-    assert added == [f"    DECAY_RATE = 0.133729  {EVIDENCE}"]
+    assert added == [evidence("    ", "0.1", "0.133729"),
+                     "    DECAY_RATE = 0.133729  # best from sweep 2026-04-20, variance=0.067, "
+                     "prior=0.1 (stable)"]
+
+
+def test_wilson_keeps_its_reasons_and_the_test_it_names_and_applies_to_popoto_1_10_1(
+        wheel_copy, tmp_path):
+    """popoto's comment on WILSON_CI_THRESHOLD records why 0.6 was kept and which test pins
+    it; the patch must keep it word for word (issue 23) and still apply to popoto 1.10.1."""
+    wilson = record("WILSON_CI_THRESHOLD", "WILSON_CI_THRESHOLD", 0.6, 0.45)
+    patch = build_patch([wilson], source_text=SOURCE, layout="wheel", today=TODAY)
+    (old,), added = changed_lines(patch)
+    assert "semantic stability" in old and "test_crystallization_from_events" in old
+    assert added == [evidence("    ", "0.6", "0.45"),
+                     old.replace("WILSON_CI_THRESHOLD = 0.6  #", "WILSON_CI_THRESHOLD = 0.45  #")]
+    assert popoto.__version__ == "1.10.1"
+    patch_file = tmp_path / "wilson.patch"
+    patch_file.write_text(patch)
+    run_tool([require_tool("git"), "apply", "--check"], wheel_copy, patch_file)
+    run_tool([require_tool("git"), "apply", "--check"], INSTALLED.parent, patch_file)  # read-only
 
 
 def test_parenthesized_constant_keeps_its_parentheses_and_indentation():
     patch = build_patch([ACTED], source_text=SOURCE, today=TODAY)
     removed, added = changed_lines(patch)
     assert removed == ["        1.2  # empirically inert (sweep 2026-04-20, variance=0.0)"]
-    assert added == [f"        1.5  {EVIDENCE}"]
+    assert added == [evidence("        ", "1.2", "1.5"),
+                     "        1.5  # empirically inert (sweep 2026-04-20, variance=0.0)"]
     assert "\n     ACTED_CYCLE_STRENGTHEN_FACTOR = (\n-        1.2" in patch
-    assert f"\n+        1.5  {EVIDENCE}\n     )\n" in patch
+    assert "\n+        1.5  # empirically inert (sweep 2026-04-20, variance=0.0)\n     )\n" in patch
 
 
 def test_only_accepted_records_appear_and_ints_stay_ints():
@@ -81,9 +111,11 @@ def test_only_accepted_records_appear_and_ints_stay_ints():
     assert [(c.attr, c.old, c.new) for c in export.changes] == [
         ("DECAY_RATE", "0.1", "0.133729"), ("MIN_EVENTS_FOR_CRYSTALLIZATION", "3", "5")]
     removed, added = changed_lines(export.patch)
-    assert len(removed) == len(added) == 2
+    assert len(removed) == 2 and len(added) == 4
     assert not any("TD_ALPHA" in line for line in removed + added)
-    assert f"    MIN_EVENTS_FOR_CRYSTALLIZATION = 5  {EVIDENCE}" in added
+    assert evidence("    ", "3", "5") in added
+    assert any(line.startswith("    MIN_EVENTS_FOR_CRYSTALLIZATION = 5  # empirically inert")
+               for line in added)
 
 
 @pytest.mark.parametrize("layout, path", [("repo", "src/popoto/fields/constants.py"),
@@ -102,8 +134,8 @@ def test_missing_evidence_prints_n_a_and_a_record_without_date_uses_today():
     bare = record("decay_rate", "DECAY_RATE", 0.1, 0.2, train_delta=None, ci_low=None,
                   ci_high=None, date="")
     _, added = changed_lines(build_patch([bare], source_text=SOURCE, today=TODAY))
-    assert added == ["    DECAY_RATE = 0.2  # tuner 2026-06-01: train n/a, validation +0.0500 "
-                     "[n/a, n/a], 40 trials"]
+    assert added[0] == ("    # tuner 2026-06-01: 0.1 -> 0.2, train n/a, validation +0.0500 "
+                        "[n/a, n/a], 40 trials")
 
 
 # -- refusals --------------------------------------------------------------------------------
@@ -165,18 +197,29 @@ def test_a_whole_number_constant_with_a_fractional_proposal_is_listed():
 
 # -- synthetic sources: the edges of the format -----------------------------------------------
 
-def test_a_value_without_comment_gets_one_and_annotations_and_signs_survive():
+def test_a_value_without_comment_stays_without_and_annotations_and_signs_survive():
     source = "class Defaults:\n    A: float = -0.5\n    B = (\n        2.0\n    )\n"
     patch = build_patch([record("a", "A", -0.5, -0.25), record("b", "B", 2.0, 3.0)],
                         source_text=source, layout="wheel", today=TODAY)
     _, added = changed_lines(patch)
-    assert added == [f"    A: float = -0.25  {EVIDENCE}", f"        3.0  {EVIDENCE}"]
+    assert added == [evidence("    ", "-0.5", "-0.25"), "    A: float = -0.25",
+                     evidence("        ", "2.0", "3.0"), "        3.0"]
+
+
+def test_a_backslash_continued_value_gets_the_evidence_above_the_statement():
+    """A comment line inside a backslash continuation would end the statement early."""
+    source = "class Defaults:\n    X = \\\n        1.0  # why\n"
+    patch = build_patch([record("x", "X", 1.0, 2.0)], source_text=source, today=TODAY)
+    _, added = changed_lines(patch)
+    assert added == [evidence("    ", "1.0", "2.0"), "        2.0  # why"]
+    assert f"+{evidence('    ', '1.0', '2.0')}\n     X = \\\n-        1.0" in patch
 
 
 def test_a_last_line_without_newline_is_marked_for_the_patch_tools():
     source = "class Defaults:\n    X = 1.0  # old"
     patch = build_patch([record("x", "X", 1.0, 2.0)], source_text=source, today=TODAY)
-    assert patch.endswith(f"+    X = 2.0  {EVIDENCE}\n\\ No newline at end of file\n")
+    assert patch.endswith(f"+{evidence('    ', '1.0', '2.0')}\n+    X = 2.0  # old\n"
+                          "\\ No newline at end of file\n")
 
 
 def test_locate_source_accepts_a_checkout_a_package_root_or_the_file(tmp_path):
@@ -258,10 +301,12 @@ def test_repo_patch_applies_to_a_checkout_with_git_and_patch(tmp_path):
     run_tool([patch_cmd, "-p1", "--dry-run"], checkout, patch_file)
     run_tool([git, "apply"], checkout, patch_file)
     assert target.read_text() == SOURCE.replace(
-        "DECAY_RATE = 0.1  # best from sweep 2026-04-20, variance=0.067, prior=0.1 (stable)",
-        f"DECAY_RATE = 0.133729  {EVIDENCE}").replace(
+        "    DECAY_RATE = 0.1  # best from sweep 2026-04-20, variance=0.067, prior=0.1 (stable)",
+        evidence("    ", "0.1", "0.133729") + "\n    DECAY_RATE = 0.133729  # best from sweep "
+        "2026-04-20, variance=0.067, prior=0.1 (stable)").replace(
         "        1.2  # empirically inert (sweep 2026-04-20, variance=0.0)",
-        f"        1.5  {EVIDENCE}")
+        evidence("        ", "1.2", "1.5") + "\n        1.5  # empirically inert (sweep "
+        "2026-04-20, variance=0.0)")
 
 
 def test_a_file_without_final_newline_patches_cleanly(tmp_path):
@@ -273,7 +318,8 @@ def test_a_file_without_final_newline_patches_cleanly(tmp_path):
     patch_file.write_text(build_patch([record("x", "X", 1.0, 2.0)], layout="wheel",
                                       source_text=target.read_text(), today=TODAY))
     run_tool([patch_cmd, "-p1"], tmp_path / "pkg", patch_file)
-    assert target.read_text() == f"class Defaults:\n    X = 2.0  {EVIDENCE}"
+    assert target.read_text() == (f"class Defaults:\n{evidence('    ', '1.0', '2.0')}\n"
+                                  "    X = 2.0  # old")
 
 
 # -- the CLI -------------------------------------------------------------------------------------
@@ -321,8 +367,10 @@ def test_cli_writes_the_patch_lists_the_changes_and_attaches_it(storage, wheel_c
         "  DECAY_RATE: 0.1 -> 0.133729", "  ACTED_CYCLE_STRENGTHEN_FACTOR: 1.2 -> 1.5"]
     artifact_dir = tmp_path / "studies" / "artifacts"
     assert lines[-1].endswith(f"`optuna-dashboard {storage} --artifact-dir {artifact_dir}`")
-    assert out.read_text() == build_patch([DECAY, TD_REJECTED, ACTED], source_text=SOURCE,
-                                          layout="wheel", today=date.today().isoformat())
+    expected = build_patch([DECAY, TD_REJECTED, ACTED], source_text=SOURCE, layout="wheel",
+                           today=date.today().isoformat())
+    assert out.read_text().split("\n--- ", 1)[1] == expected.split("\n--- ", 1)[1]
+    assert "\n    in popoto: PostgresMemoryOps.rank_decayed(): " in out.read_text()  # reach notes
     study = optuna.load_study(study_name=ledger.study.study_name, storage=storage)
     (meta,) = optuna.artifacts.get_all_artifact_meta(study)
     assert meta.filename == "proposals.patch" and meta.mimetype == "text/x-diff"
@@ -468,10 +516,10 @@ def test_a_real_ratchet_records_what_its_joint_check_covered(planted, catalog_pa
 
     catalog = load_catalog(catalog_path)
     storage = f"sqlite:///{tmp_path / 'r.db'}"
-    bank = BankSpec(size=40, held_out=60)
+    bank = BankSpec(size=40, held_out=200)  # the anytime mean tests need a few hundred
     run_ratchet([catalog.resolve("planted_rate")], catalog,
                 settings=RatchetSettings(trials=8, storage=storage, batch=6, bank=bank,
-                                         confirmation=BankSpec(size=60, base_seed=7)))
+                                         confirmation=BankSpec(size=300, base_seed=7)))
     ledger = Ledger(storage=storage, bank_tag=bank.tag)
     (accepted,) = ledger.accepted()
     assert ledger.joint()["constants"] == {"planted_rate": accepted.proposal}

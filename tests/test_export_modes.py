@@ -95,7 +95,8 @@ def test_every_read_mode_exports_as_one_patch_that_applies_and_imports(checkout,
         ("src/popoto/fields/constants.py", "CHI_SQUARED_P_THRESHOLD"),
         ("src/popoto/fields/co_occurrence_field.py", "CoOccurrenceField.strengthen(delta)")}
     assert "\n--- a/src/popoto/fields/co_occurrence_field.py\n" in result.patch
-    assert "\n+        delta=0.08,  # tuner 2026-05-01: train +0.0800" in result.patch
+    assert "\n+        # tuner 2026-05-01: 0.05 -> 0.08, train +0.0800" in result.patch
+    assert "\n+        delta=0.08,\n" in result.patch
     before = probe(root.parent)
     patch_file = tmp_path / "all.patch"
     patch_file.write_text(result.patch)

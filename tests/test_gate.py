@@ -16,7 +16,8 @@ def evidence(**changes):
 def test_accepts_a_screened_and_confirmed_cliff_safe_improvement():
     decision = decide(evidence())
     assert decision == Decision(True, Reason.ACCEPTED,
-                                "confirmed on its own: Δ +0.0300, p 0.0004 < 0.01")
+                                "confirmed on its own: Δ +0.0300, p 0.0004 < 0.01 "
+                                "(H0: mean gain ≤ 0.005)")
     assert decision.to_dict()["decision"] == "ACCEPT"
 
 
@@ -27,7 +28,15 @@ def test_accepts_a_screened_and_confirmed_cliff_safe_improvement():
     ({"validation_delta": 0.004}, Reason.NO_VALIDATION_IMPROVEMENT,
      "validation delta +0.0040 < required +0.0050"),
     ({"p_value": 0.05, "screen": "not significant"}, Reason.NOT_SIGNIFICANT,
-     "screen: sign-flip p = 0.05 is not below alpha 0.05 (95% CI [+0.0100, +0.0700])"),
+     "screen: p = 0.05 (H0: mean gain ≤ 0.005) is not below 0.05 "
+     "(95% CI [+0.0100, +0.0700])"),
+    ({"screen": "harm not ruled out", "unproven": {"decay": -0.001}},
+     Reason.HARM_NOT_RULED_OUT, "no loss beyond the no-harm margin is not yet shown absent on "
+     "the held-out scenarios in decay -0.0010: more scenarios are needed"),
+    ({"confirm_errors": {"candidate": {"decay:3": "ValueError: x"}, "incumbent": {}}},
+     Reason.SCENARIO_ERRORS, "on the confirmation bank, 1 scenarios raised under the value "
+     "and 0 under the incumbent only (a crash scores 0 and fakes a difference); first: "
+     "decay:3: ValueError: x"),
     ({"cliff_at": 0.35}, Reason.CLIFF, "too close to cliff at 0.35"),
     ({"edge_distance": 0.019, "bound": "lower"}, Reason.AT_BOUND,
      "the optimum is at the lower bound (within 2% of the edge): the range needs a look"),
@@ -98,4 +107,13 @@ def test_reasons_are_a_closed_set():
     assert {r.value for r in Reason} == {"accepted", "no sensitivity",
                                          "no validation improvement", "not significant",
                                          "train regression", "cliff", "at bound",
-                                         "family regression", "test floor", "not confirmed"}
+                                         "family regression", "test floor", "not confirmed",
+                                         "harm not ruled out", "scenario errors"}
+
+
+def test_an_accept_states_its_lower_bound_and_the_last_look():
+    decision = decide(evidence(confirm_lower_bound=0.011,
+                               confirm_latest={"look": 3, "mean": 0.025, "n": 112}))
+    assert decision.accept
+    assert "mean gain ≥ +0.0110" in decision.detail
+    assert "last look 3: Δ +0.0250 over 112" in decision.detail

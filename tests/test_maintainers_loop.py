@@ -90,7 +90,7 @@ def loop(tmp_path_factory) -> dict:
                                         "--no-validate", *checkout.storage("o.db")))
     out["ratchet"] = ok(checkout.tuner(
         "ratchet", "--constants", "planted_rate,placebo", "--trials", "8", "--batch", "6",
-        *BANK, "--confirm-size", "20", "--confirm-base-seed", "7", "--json",
+        *BANK, "--confirm-size", "300", "--confirm-base-seed", "7", "--json",
         *checkout.storage("r.db")))
     out["patch"] = ok(checkout.tuner("export", "--out", str(root / "p.patch"), "--popoto-src",
                                      str(checkout.repo), *BANK, *checkout.storage("r.db")))
@@ -145,7 +145,8 @@ def test_the_ratchet_and_the_export_run_on_the_checkout_s_edits(loop):
     assert result["joint"]["constants"] == {"planted_rate": planted["proposal"]}
     new = repr(float(f"{planted['proposal']:.6g}"))
     assert f"  DECAY_RATE: 0.05 -> {new}" in loop["patch"].stdout
-    assert f"\n    DECAY_RATE = {new}  # tuner " in loop["patched"]
+    assert f": 0.05 -> {new}, train " in loop["patched"]  # the tuner's line, above the value
+    assert f"\n    DECAY_RATE = {new}  # best from sweep 2026-04-20" in loop["patched"]  # kept
 
 
 def test_studies_on_the_checkout_record_its_source(loop):

@@ -10,6 +10,7 @@ left in place, it would have scored nothing and compared the first run with itse
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -69,9 +70,13 @@ def test_validate_is_the_same_with_two_workers(run, with_workers, tmp_path):
     study = run("optimize", "--constant", CONSTANT, "--trials", "4", *SMALL, "--storage", db,
                 "--no-validate", "--workers", "1")
     assert study.exit_code == 0, study.output
+    # each validate claims a fresh confirmation bank from its storage (issue 22): a copy of the
+    # storage gives the second run the same study and the same first claim
+    shutil.copy(tmp_path / "v.db", tmp_path / "v2.db")
     args = ("validate", "--constant", CONSTANT, "--top", "2", *SMALL, *SMALL_POOLS,
-            "--storage", db)
-    one, two = with_workers(1, *args), with_workers(2, *args)
+            "--storage")
+    one = with_workers(1, *args, db)
+    two = with_workers(2, *args, f"sqlite:///{tmp_path / 'v2.db'}")
     assert one == two
     assert one["validation"] is not None, "validation never ran: the comparison is vacuous"
 

@@ -23,10 +23,11 @@ from optuna.trial import create_trial
 
 from tuner.catalog import load_catalog
 from tuner.cli import main
+from tuner.decisions.comparison import compare_deltas
 from tuner.decisions.gate import GateEvidence, decide
 from tuner.decisions.ledger import Ledger, LedgerRecord
 from tuner.decisions.ratchet import RatchetSettings, run_ratchet
-from tuner.decisions.validation import PairedComparison, ValidationResult
+from tuner.decisions.validation import ValidationResult
 from tuner.evaluation.engine import BankSpec
 from tuner.studies.study import run_study
 from tuner.views.report import write_report
@@ -80,7 +81,8 @@ def add_study(storage, name, constant, rows, space=LOG_SPACE, bank=BANK, **attrs
 
 def validation_attr(constant, default, proposal, probes, *, cliff_at=None, collapsed=False):
     """A real ValidationResult.to_dict(), so the report reads exactly what the validator stores."""
-    comparison = None if collapsed else PairedComparison(0.08, 0.03, 0.12, 6)
+    comparison = None if collapsed else compare_deltas(
+        {"decay": {f"decay:{i}": d for i, d in enumerate([0.03, 0.08, 0.13, 0.05, 0.1, 0.09])}})
     evidence = GateEvidence(collapsed=collapsed, train_delta=0.0 if collapsed else 0.15,
                             validation_delta=0.0 if collapsed else 0.08,
                             ci_low=0.0 if collapsed else 0.03, ci_high=0.0 if collapsed else 0.12,
@@ -167,7 +169,10 @@ def test_validation_attr_gives_proposal_probes_and_cliff(hand_made):
     assert (v.decision, v.reason, v.proposal, v.default) == ("REJECT", "cliff", 1.5, 0.1)
     assert [(p.value, p.score, p.cliff) for p in v.probes] == [(1.2, 0.95, False),
                                                                (1.8, 0.70, True)]
-    assert (v.mean, v.ci_low, v.ci_high, v.n, v.train_delta) == (0.08, 0.03, 0.12, 6, 0.15)
+    shown = compare_deltas({"decay": {f"decay:{i}": d for i, d in
+                                      enumerate([0.03, 0.08, 0.13, 0.05, 0.1, 0.09])}})
+    assert (v.mean, v.ci_low, v.ci_high, v.n, v.train_delta) == pytest.approx(
+        (0.08, shown.ci_low, shown.ci_high, 6, 0.15))
     assert sorted(s.name for _, s in data.proposals()) == ["ratchet:stepped@fam-b1n20",
                                                            "stepped@fam-b1n20"]
 
@@ -286,7 +291,7 @@ def test_real_ratchet_run_reads_into_the_report(catalog_path, tmp_path):
     files = write_report(data, tmp_path / "out")
     assert len(files.pages) == 2 and "planted_rate" in files.index.read_text()
     page = next(p for p in files.pages if "planted_rate" in p.name).read_text()
-    assert "sign-flip p" in page and "by family: planted_decay" in page
+    assert "anytime p" in page and "by family: planted_decay" in page
 
 
 # --------------------------------------------------------------------------- the browser

@@ -237,6 +237,8 @@ def test_text_table_puts_popotos_figures_beside_ours(fake, db):
         "`ACTED_CONFIDENCE_SIGNAL`", "1", "4", "2", "0.0000 [0.0000, 0.0000]",
         "inert (collapsed)", "0.03", "0.1", "—"]
     assert "ACTED_CONFIDENCE_SIGNAL: 0.1, 0.3 outside the search range [0.5, 0.99]" in text
+    assert ("decided 1 of 1 (0 sensitive); undecided 0 (0 at the bar, band ±0.02 declared "
+            "before the run; 0 borderline)") in text
 
 
 @pytest.mark.parametrize(("args", "message"), [

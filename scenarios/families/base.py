@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from scenarios.knobs import Knob, declare, find_knob
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import World
 
@@ -81,11 +82,26 @@ class Family(ABC):
     sanity_note: ClassVar[str] = ""
     """Why the family's mean Spearman at popoto's defaults is low (below
     ``scenarios.sanity.MIN_SANITY_RHO``), when it is; empty when it is not."""
+    knobs: ClassVar[tuple[Knob, ...]] = ()
+    """The world's declared shape constants (``scenarios/knobs.py``): what defines the latent
+    truth or the cost of an error, each with today's value as its default and a plausible range
+    (docs/fair-worlds.md). Read them with ``self.knob(seed, name)``, never as literals."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if getattr(cls, "name", None):  # a concrete family (or a subclass); not PhasedFamily
+            cls.knobs = declare(cls.name, cls.knobs)
             FAMILIES[cls.name] = cls
+
+    def knob(self, seed: ScenarioSeed, name: str) -> float:
+        """The world's value of declared knob ``name``: the seed's, else the declared default.
+
+        An undeclared name is an error (``UnknownKnobError``), so a typo cannot silently read
+        a default that no profile or robustness design can ever move.
+        """
+        declared = find_knob(self.knobs, name, family=self.name)
+        value = seed.knob(name, declared.default)
+        return float(round(value)) if declared.integer else value
 
     @abstractmethod
     def build_world(self, seed: ScenarioSeed) -> World:

@@ -52,7 +52,7 @@ from scenarios.families.co_occurrence_run import (
     save_with_ages,
     strengthen_default_delta,
 )
-from scenarios.families.co_occurrence_sessions import CoUse, task_sessions
+from scenarios.families.co_occurrence_sessions import SESSION_KNOBS, CoUse, task_sessions
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     World,
@@ -276,6 +276,7 @@ class CoOccurrenceFamily(PhasedFamily):
         "cue-driven recall: link/strengthen/weaken_all history + propagate() boost "
         "(initial_weight, delta, decay_factor, decay_per_hop)"
     )
+    knobs = SESSION_KNOBS
 
     def build_world(self, seed: ScenarioSeed) -> World:
         n = seed.record_count

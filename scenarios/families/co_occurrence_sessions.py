@@ -23,19 +23,38 @@ from typing import Protocol
 
 import numpy as np
 
+from scenarios.knobs import Knob
 from scenarios.seeds import ScenarioSeed
 
 # Task sessions per epoch: one, plus a Poisson count rising with the seed's link density (the
 # axis that says how often true associates are used together): 1.3 .. 4.6 on average.
-SESSIONS_PER_DENSITY = 6.0
+SESSIONS_PER_DENSITY = Knob(
+    "sessions_per_density", 6.0, 2.0, 12.0,
+    "task sessions per epoch per unit of link_density (plus one): how much co-use evidence "
+    "the cue's task leaves (1.3 .. 4.6 sessions on average at 6)",
+)
 # Chance that a current-topic record is used in one task session, per unit of its hidden
 # association (0.55 .. 1.0): related records recur across sessions, in proportion to relation.
-USE_PER_ASSOC = 0.6
+USE_PER_ASSOC = Knob(
+    "use_per_assoc", 0.6, 0.3, 1.0,
+    "chance a related record is used in one task session per unit of its hidden association: "
+    "how often genuine associates recur (at 1.0 a fully related record is in every session)",
+)
 # Chance that each cue anchor is itself used in a task session (sessions without the cue still
 # co-use the topic with its side task: onward paths for propagation).
 ANCHOR_PRESENCE = 0.8
 # Most records a single side task contributes to one session.
-MAX_SIDE_RECORDS = 4
+MAX_SIDE_RECORDS = Knob(
+    "max_side_records", 4, 1, 8,
+    "most records one session's side task adds (chance company co-used with the cue)",
+    integer=True,
+)
+SIDE_SHARE_SCALE = Knob(
+    "side_share_scale", 1.0, 0.5, 2.0,
+    "multiplies the expected side-task company of a session (noise_ratio / (1 - noise_ratio) "
+    "records per task record at 1): how much co-use is coincidence",
+)
+SESSION_KNOBS = (USE_PER_ASSOC, SESSIONS_PER_DENSITY, MAX_SIDE_RECORDS, SIDE_SHARE_SCALE)
 
 
 @dataclass(frozen=True)
@@ -76,13 +95,16 @@ def task_sessions(
     with one task record it was used beside.
     """
     rng = seed.rng(13)
-    odds = seed.noise_ratio / (1.0 - seed.noise_ratio)
+    odds = seed.noise_ratio / (1.0 - seed.noise_ratio) * SIDE_SHARE_SCALE.read(seed)
+    per_density, use_rate = SESSIONS_PER_DENSITY.read(seed), USE_PER_ASSOC.read(seed)
+    most = int(MAX_SIDE_RECORDS.read(seed))
     for epoch in ("old", "recent"):
         old, recent = (1, 0) if epoch == "old" else (0, 1)
-        for _ in range(1 + int(rng.poisson(SESSIONS_PER_DENSITY * seed.link_density))):
+        for _ in range(1 + int(rng.poisson(per_density * seed.link_density))):
             anchors = [a for a in cue if rng.random() < ANCHOR_PRESENCE]
-            used = [k for k in members[epoch] if rng.random() < USE_PER_ASSOC * association[k]]
-            side = side_task(rng, side_topics, odds * max(1, len(anchors) + len(used)))
+            used = [k for k in members[epoch] if rng.random() < use_rate * association[k]]
+            mean = odds * max(1, len(anchors) + len(used))
+            side = side_task(rng, side_topics, mean, most=most)
             for anchor in anchors:
                 for key in used + side:
                     log.add(anchor, key, old, recent)
@@ -92,13 +114,15 @@ def task_sessions(
                     log.add(key, task[int(rng.integers(len(task)))], old, recent)
 
 
-def side_task(rng: np.random.Generator, topics: list[list[str]], mean: float) -> list[str]:
+def side_task(
+    rng: np.random.Generator, topics: list[list[str]], mean: float, *, most: int
+) -> list[str]:
     """The coincidental records of one session: a Poisson(``mean``) draw from one background
-    topic (the side task), capped by ``MAX_SIDE_RECORDS`` and the topic's size."""
+    topic (the side task), capped by ``most`` (``MAX_SIDE_RECORDS``) and the topic's size."""
     count = int(rng.poisson(mean))
     topics = [t for t in topics if t]
     if not count or not topics:
         return []
     topic = topics[int(rng.integers(len(topics)))]
-    size = min(count, MAX_SIDE_RECORDS, len(topic))
+    size = min(count, most, len(topic))
     return [topic[i] for i in rng.choice(len(topic), size=size, replace=False)]

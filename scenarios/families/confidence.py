@@ -21,6 +21,7 @@ import numpy as np
 
 from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
 from scenarios.families.decay import save_all, set_ages
+from scenarios.knobs import Knob
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     World,
@@ -37,11 +38,37 @@ WRONG_OUTCOME_P = (0.0, 0.3, 0.5, 0.2)
 MAX_EVENTS = 10  # stays below popoto's evidence cap (20): updates remain a running mean
 WEIGHTS = {"relevance": 0.4, "confidence": 0.3}
 
+BASE_RATE_LOW = Knob(
+    "base_rate_low", 0.25, 0.05, 0.5,
+    "least hidden base rate of reliability of a seed (uniform in [low, high]): the mean "
+    "chance a record is right when used, so the share of records the truth discounts",
+)
+BASE_RATE_HIGH = Knob(
+    "base_rate_high", 0.85, 0.6, 0.95,
+    "greatest hidden base rate of reliability of a seed: at 0.95 almost every record is right "
+    "and evidence has little to separate",
+)
+WRONG_CONTRADICTED_P = Knob(
+    "contradiction_rate", 0.5, 0.2, 0.9,
+    "chance a use of a wrong record is reported 'contradicted' (the rest split 3:2 between "
+    "dismissed and deferred): how clearly evidence names a wrong record",
+)
+
+
+def wrong_outcome_p(seed: ScenarioSeed) -> tuple[float, ...]:
+    """Acted, dismissed, contradicted, deferred chances of a wrong record's use (today's at the
+    default: ``WRONG_OUTCOME_P``)."""
+    contradicted = WRONG_CONTRADICTED_P.read(seed)
+    if contradicted == WRONG_CONTRADICTED_P.default:
+        return WRONG_OUTCOME_P
+    rest = 1.0 - contradicted
+    return (0.0, 0.6 * rest, contradicted, 0.4 * rest)
+
 
 def hidden_params(seed: ScenarioSeed) -> tuple[float, float, float]:
     """The seed's hidden base rate of reliability, its concentration, and recency need."""
     rng = seed.rng(7)
-    base_rate = float(rng.uniform(0.25, 0.85))
+    base_rate = float(rng.uniform(BASE_RATE_LOW.read(seed), BASE_RATE_HIGH.read(seed)))
     concentration = float(rng.uniform(1.5, 6.0))
     rho = float(np.exp(rng.uniform(np.log(0.02), np.log(0.5))))
     return base_rate, concentration, rho
@@ -56,7 +83,11 @@ def surfacing_counts(
 
 
 def draw_events(
-    rng: np.random.Generator, count: int, reliability: float, noise_ratio: float
+    rng: np.random.Generator,
+    count: int,
+    reliability: float,
+    noise_ratio: float,
+    wrong_p: tuple[float, ...] = WRONG_OUTCOME_P,
 ) -> list[str]:
     """One record's outcomes; a ``noise_ratio`` share is uniform, the rest follow the truth."""
     events = []
@@ -64,7 +95,7 @@ def draw_events(
         if rng.random() < noise_ratio:
             events.append(OUTCOMES[int(rng.integers(len(OUTCOMES)))])
             continue
-        probs = RIGHT_OUTCOME_P if rng.random() < reliability else WRONG_OUTCOME_P
+        probs = RIGHT_OUTCOME_P if rng.random() < reliability else wrong_p
         events.append(OUTCOMES[int(rng.choice(len(OUTCOMES), p=probs))])
     return events
 
@@ -75,8 +106,9 @@ def event_history(
     """Every record's outcome events (oldest first) and its days since last real use."""
     event_rng = seed.rng(4)
     counts = surfacing_counts(event_rng, seed, importance)
+    wrong_p = wrong_outcome_p(seed)
     outcomes = [
-        tuple(draw_events(event_rng, int(c), float(r), seed.noise_ratio))
+        tuple(draw_events(event_rng, int(c), float(r), seed.noise_ratio, wrong_p))
         for c, r in zip(counts, reliability, strict=True)
     ]
     time_rng = seed.rng(5)
@@ -99,6 +131,7 @@ def last_use_age(rng: np.random.Generator, created_age: float, events: list[str]
 class ConfidenceFamily(PhasedFamily):
     name = "confidence"
     description = "outcome evidence -> ConfidenceField (initial / acted / contradicted signals)"
+    knobs = (BASE_RATE_LOW, BASE_RATE_HIGH, WRONG_CONTRADICTED_P)
 
     def build_world(self, seed: ScenarioSeed) -> World:
         n = seed.record_count

@@ -69,6 +69,7 @@ import numpy as np
 
 from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext
 from scenarios.families.decay import recency_need, save_all
+from scenarios.knobs import Knob
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     SECONDS_PER_DAY,
@@ -88,6 +89,23 @@ SESSION_GAP_DAYS = (0.25, 3.0)
 # a wrong record (1), which interrupts and misleads. Fixed from principle, never fitted.
 INTERRUPTION_COST = (0.0, 1.0)
 INTERRUPTION_COST_STREAM = 10  # streams 0-3 and 6-9 are the family's other draws
+WRONG_SHARE_RANGE = (0.05, 0.3)
+
+INTERRUPTION_COST_MAX = Knob(
+    "interruption_cost_max", INTERRUPTION_COST[1], 0.0, 1.0,
+    "upper end of a seed's hidden interruption cost c ~ U[0, this] (marginal grades a useless "
+    "push costs): 0 is a free push, 1 as much as a wrong record",
+)
+WRONG_SHARE_MAX = Knob(
+    "wrong_share_max", WRONG_SHARE_RANGE[1], 0.1, 0.6,
+    "upper end of a seed's hidden share of wrong (obsolete or mistaken) records, "
+    "U[0.05, this]: how much of the store is harmful to push",
+)
+WRONG_CONTRADICTED_P = Knob(
+    "contradiction_rate", 0.7, 0.3, 1.0,
+    "chance the agent reports a shown wrong record 'contradicted' (else 'dismissed'): the only "
+    "evidence that tells wrong records from genuine ones",
+)
 
 
 @dataclass(frozen=True)
@@ -110,12 +128,13 @@ class PushWorld(World):
 
 def interruption_cost(seed: ScenarioSeed) -> float:
     """The seed's hidden cost of one useless push, in marginal grades (its own stream)."""
-    return float(seed.rng(INTERRUPTION_COST_STREAM).uniform(*INTERRUPTION_COST))
+    low = INTERRUPTION_COST[0]
+    return float(seed.rng(INTERRUPTION_COST_STREAM).uniform(low, INTERRUPTION_COST_MAX.read(seed)))
 
 
 def hidden_wrong_share(seed: ScenarioSeed) -> float:
     """The seed's hidden share of wrong (obsolete or mistaken) records."""
-    return float(seed.rng(8).uniform(0.05, 0.3))
+    return float(seed.rng(8).uniform(WRONG_SHARE_RANGE[0], WRONG_SHARE_MAX.read(seed)))
 
 
 def session_turns(seed: ScenarioSeed) -> int:
@@ -152,11 +171,12 @@ def outcome_table(seed: ScenarioSeed, wrong: np.ndarray, draws) -> list[list[str
     with ``WRONG_CONTRADICTED_P`` (else dismissed); a ``noise_ratio / 2`` share is random.
     """
     needed, draw, noise, pick = draws
+    contradicted = WRONG_CONTRADICTED_P.read(seed)
     table = []
     for t in range(len(needed)):
         row = np.where(
             wrong,
-            np.where(draw[t] < WRONG_CONTRADICTED_P, "contradicted", "dismissed"),
+            np.where(draw[t] < contradicted, "contradicted", "dismissed"),
             np.where(needed[t], "acted", "dismissed"),
         )
         row = np.where(noise[t] < 0.5 * seed.noise_ratio, np.array(OUTCOMES)[pick[t]], row)
@@ -168,6 +188,7 @@ class ContextAssemblerFamily(PhasedFamily):
     name = "context_assembler"
     description = "ContextAssembler session: competitive suppression, push surfacing threshold"
     metric = "signed_ndcg"
+    knobs = (INTERRUPTION_COST_MAX, WRONG_SHARE_MAX, WRONG_CONTRADICTED_P)
 
     def build_world(self, seed: ScenarioSeed) -> World:
         n = seed.record_count

@@ -36,6 +36,7 @@ import numpy as np
 
 from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
 from scenarios.families.decay import save_all
+from scenarios.knobs import Knob
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     SECONDS_PER_DAY,
@@ -51,11 +52,39 @@ DECLARED_AMPLITUDE = 0.5  # the application's declared weekly amplitude (popoto'
 PRESSURE_RATE = 0.01  # urgency per unresolved day the application declares (0.3 after a month)
 URGENCY_DAYS = 21.0  # latent: how fast an unaddressed item's need saturates
 MIN_HISTORY_DAYS, MAX_HISTORY_DAYS = 14.0, 84.0
-SESSIONS_PER_WEEK = 2.5
 MAX_SESSIONS = 24
 MAX_SURFACED = 8  # records the application surfaces in one session at most
 WRONG_OUTCOME_P = {"acted": 0.0, "dismissed": 0.3, "contradicted": 0.7}
 NOISY_OUTCOMES = ("acted", "dismissed", "contradicted")
+
+CONTRADICTION_RATE = Knob(
+    "contradiction_rate", WRONG_OUTCOME_P["contradicted"], 0.3, 1.0,
+    "chance a surfaced wrong record is 'contradicted' (else 'dismissed'): contradictions weaken "
+    "its cycle and, below the discharge threshold, discharge its pressure",
+)
+WRONG_SHARE_MAX = Knob(
+    "wrong_share_max", 0.3, 0.1, 0.6,
+    "upper end of a seed's hidden share of wrong records, U[0.08, this]: the records whose "
+    "learned rhythm and pressure are worth nothing",
+)
+URGENCY_WEIGHT_MAX = Knob(
+    "urgency_weight_max", 1.0, 0.0, 2.0,
+    "upper end of a seed's hidden weight kappa ~ U[0, this] of unresolved urgency in the truth: "
+    "how much an unaddressed item's pending need counts next to its rhythmic value",
+)
+SESSIONS_PER_WEEK = Knob(
+    "sessions_per_week", 2.5, 1.0, 5.0,
+    "past sessions per week of history (at most 24): how much outcome evidence each record "
+    "has, hence where its confidence can land",
+)
+
+
+def wrong_outcome_p(seed: ScenarioSeed) -> dict[str, float]:
+    """Outcome chances of a surfaced wrong record (``WRONG_OUTCOME_P`` at the default)."""
+    contradicted = CONTRADICTION_RATE.read(seed)
+    if contradicted == CONTRADICTION_RATE.default:
+        return WRONG_OUTCOME_P
+    return {"acted": 0.0, "dismissed": 1.0 - contradicted, "contradicted": contradicted}
 
 
 def hidden_params(seed: ScenarioSeed) -> dict[str, float]:
@@ -63,9 +92,9 @@ def hidden_params(seed: ScenarioSeed) -> dict[str, float]:
     rng = seed.rng(7)
     return {
         "rho": float(np.exp(rng.uniform(np.log(0.02), np.log(0.6)))),
-        "wrong_share": float(rng.uniform(0.08, 0.3)),
+        "wrong_share": float(rng.uniform(0.08, WRONG_SHARE_MAX.read(seed))),
         "rhythmic_share": float(rng.uniform(0.2, 0.5)),
-        "kappa": float(rng.uniform(0.0, 1.0)),
+        "kappa": float(rng.uniform(0.0, URGENCY_WEIGHT_MAX.read(seed))),
         "query_angle": float(rng.uniform(0.0, 2.0 * math.pi)),
     }
 
@@ -78,17 +107,24 @@ def rhythmic_value(value: np.ndarray, depth: np.ndarray, angle: float | np.ndarr
 def session_schedule(seed: ScenarioSeed, history_days: float) -> np.ndarray:
     """Days-ago of each past session, oldest first, at random times of the week."""
     rng = seed.rng(4)
-    count = int(min(MAX_SESSIONS, max(3, round(SESSIONS_PER_WEEK * history_days / PERIOD_DAYS))))
+    per_week = SESSIONS_PER_WEEK.read(seed)
+    count = int(min(MAX_SESSIONS, max(3, round(per_week * history_days / PERIOD_DAYS))))
     return np.sort(rng.uniform(0.05, history_days, count))[::-1]
 
 
-def draw_outcome(rng: np.random.Generator, useful: float, wrong: bool, noise: float) -> str:
+def draw_outcome(
+    rng: np.random.Generator,
+    useful: float,
+    wrong: bool,
+    noise: float,
+    wrong_p: dict[str, float] = WRONG_OUTCOME_P,
+) -> str:
     """What the agent did with one surfaced record; a noise share ignores the truth."""
     if rng.random() < 0.5 * noise:
         return NOISY_OUTCOMES[int(rng.integers(len(NOISY_OUTCOMES)))]
     if wrong:
-        names = list(WRONG_OUTCOME_P)
-        return names[int(rng.choice(len(names), p=list(WRONG_OUTCOME_P.values())))]
+        names = list(wrong_p)
+        return names[int(rng.choice(len(names), p=list(wrong_p.values())))]
     return "acted" if rng.random() < min(0.95, max(0.03, useful)) else "dismissed"
 
 
@@ -102,6 +138,7 @@ def simulate_sessions(
     """
     rng = seed.rng(5)
     angle_now = latent["query_angle"]
+    wrong_p = wrong_outcome_p(seed)
     sessions = []
     for days_ago in session_schedule(seed, float(latent["history_days"])):
         alive = np.flatnonzero(created > days_ago)
@@ -111,7 +148,7 @@ def simulate_sessions(
         useful = rhythmic_value(latent["value"], latent["depth"], angle)
         wrong = latent["wrong"]
         events = [
-            (int(i), draw_outcome(rng, float(useful[i]), bool(wrong[i]), seed.noise_ratio))
+            (int(i), draw_outcome(rng, float(useful[i]), bool(wrong[i]), seed.noise_ratio, wrong_p))
             for i in shown
         ]
         if events:
@@ -155,6 +192,7 @@ def latent_state(seed: ScenarioSeed, n: int) -> dict:
 class CyclicFamily(PhasedFamily):
     name = "cyclic"
     description = "outcomes -> CyclicDecayField amplitudes and pressure (cycle factors, discharge)"
+    knobs = (CONTRADICTION_RATE, WRONG_SHARE_MAX, URGENCY_WEIGHT_MAX, SESSIONS_PER_WEEK)
 
     def build_world(self, seed: ScenarioSeed) -> World:
         n = seed.record_count

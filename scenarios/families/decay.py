@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
+from scenarios.knobs import Knob
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     SECONDS_PER_DAY,
@@ -20,19 +21,36 @@ from scenarios.world import (
     noisy,
 )
 
+RECENCY_NEED_LOW = Knob(
+    "recency_need_low", 0.05, 0.01, 0.2,
+    "least hidden recency need rho of a seed (log-uniform in [low, high]); utility = value x "
+    "(1 + age days)^-rho, so at 0.05 a month-old record keeps ~84% of its value",
+)
+RECENCY_NEED_HIGH = Knob(
+    "recency_need_high", 1.0, 0.3, 3.0,
+    "greatest hidden recency need rho of a seed; at 1.0 a record's usefulness halves after a "
+    "day, at 3.0 after ~6 hours: how strongly the truth rewards recency over importance",
+)
 
-def recency_need(seed: ScenarioSeed) -> float:
-    """The seed's hidden recency exponent: how fast usefulness really fades."""
-    return float(np.exp(seed.rng(7).uniform(np.log(0.05), np.log(1.0))))
+
+def recency_need(seed: ScenarioSeed, low: float = 0.05, high: float = 1.0) -> float:
+    """The seed's hidden recency exponent: how fast usefulness really fades.
+
+    ``low``/``high`` are the decay family's knobs; other families that share the draw keep
+    today's bounds.
+    """
+    return float(np.exp(seed.rng(7).uniform(np.log(low), np.log(high))))
 
 
 class DecayFamily(PhasedFamily):
     name = "decay"
     description = "importance x recency through DecayingSortedField (decay_rate)"
+    knobs = (RECENCY_NEED_LOW, RECENCY_NEED_HIGH)
 
     def build_world(self, seed: ScenarioSeed) -> World:
         keys, value, ages = base_draws(seed)
-        utility = value * (1.0 + ages) ** -recency_need(seed)
+        rho = recency_need(seed, RECENCY_NEED_LOW.read(seed), RECENCY_NEED_HIGH.read(seed))
+        utility = value * (1.0 + ages) ** -rho
         importance = noisy(seed.rng(2), value, seed.noise_ratio)
         records = build_records(seed, utility, keys=keys, importance=importance, ages=ages)
         return World(seed=seed, records=records)

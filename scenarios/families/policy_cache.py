@@ -56,6 +56,7 @@ from scenarios.families.policy_cache_run import (
     rank_schedule,
     situation_fingerprints,
 )
+from scenarios.knobs import Knob, scaled_range
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import SECONDS_PER_DAY, World, build_records, intrinsic_values, record_keys
 
@@ -70,6 +71,23 @@ TIMELINE_START = 1_736_121_600.0
 BAD_SUCCESS_RATE = 0.5
 BAD_SHARE_RANGE = (0.1, 0.5)  # hidden per-seed share of wrong-tool actions
 BAD_RATE_RANGE = (0.05, 0.45)
+SESSION_LENGTH_RANGE = (5.0, 30.0)  # a seed's mean session length, log-uniform
+
+BAD_POLICY_SHARE = Knob(
+    "bad_policy_share", 0.3, 0.05, 0.5,
+    "mean hidden share of wrong-tool actions (a seed draws its share from [1/3, 5/3] of this, "
+    "U[0.1, 0.5] at 0.3): how many policies are harmful to cache",
+)
+BAD_SUCCESS_RATE_MAX = Knob(
+    "bad_success_rate_max", BAD_RATE_RANGE[1], 0.2, 0.5,
+    "upper end of a wrong-tool action's true success rate, U[0.05, this]: win-stay keeps a bad "
+    "action after each success, so its lucky runs last 1 / (1 - p) uses on average",
+)
+SESSION_LENGTH_MAX = Knob(
+    "session_length_max", SESSION_LENGTH_RANGE[1], 10.0, 60.0,
+    "upper end of a seed's mean session length in events (log-uniform from 5): room for a "
+    "lucky run inside one consumer batch of 50",
+)
 
 
 def split_situations(rng: np.random.Generator, n: int) -> list[list[int]]:
@@ -152,7 +170,8 @@ def session_events(rng, sit: Situation, p: np.ndarray, length: int, start: float
 def event_log(seed: ScenarioSeed, sits: list[Situation], p: np.ndarray) -> list:
     """All sessions of all situations, in time order; group sizes vary with the seed."""
     rng = seed.rng(6)
-    mean_length = float(np.exp(rng.uniform(np.log(5.0), np.log(30.0))))
+    low, high = SESSION_LENGTH_RANGE[0], SESSION_LENGTH_MAX.read(seed)
+    mean_length = float(np.exp(rng.uniform(np.log(low), np.log(high))))
     sessions_per = 3.0 + 9.0 * seed.outcome_frequency
     flip = 0.3 * seed.noise_ratio
     events = []
@@ -202,8 +221,10 @@ def success_rates(seed: ScenarioSeed, value: np.ndarray) -> tuple[np.ndarray, np
     win-stay/lose-shift sessions still give them lucky runs of successes.
     """
     rng = seed.rng(8)
-    bad = rng.random(len(value)) < rng.uniform(*BAD_SHARE_RANGE)
-    p = np.where(bad, rng.uniform(*BAD_RATE_RANGE, len(value)), 0.5 + 0.5 * value)
+    shares = scaled_range(BAD_SHARE_RANGE, BAD_POLICY_SHARE.read(seed), BAD_POLICY_SHARE.default)
+    bad = rng.random(len(value)) < rng.uniform(*shares)
+    rates = (BAD_RATE_RANGE[0], BAD_SUCCESS_RATE_MAX.read(seed))
+    p = np.where(bad, rng.uniform(*rates, len(value)), 0.5 + 0.5 * value)
     return p, p < BAD_SUCCESS_RATE
 
 
@@ -211,6 +232,7 @@ class PolicyCacheFamily(Family):
     name = "policy_cache"
     description = "event log -> crystallization -> TD learning -> discovered weekly cycles"
     metric = "signed_ndcg"
+    knobs = (BAD_POLICY_SHARE, BAD_SUCCESS_RATE_MAX, SESSION_LENGTH_MAX)
 
     def build_world(self, seed: ScenarioSeed) -> World:
         n = seed.record_count

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
+from scenarios.knobs import Knob
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import World, build_records, intrinsic_values, noisy, record_keys
 
@@ -35,6 +36,25 @@ RETRIEVED = 5  # the agent's context: its top-5 retrieval, plus 1-4 memories the
 OUTCOMES = ("acted", "used", "dismissed", "contradicted")
 MAX_USES = ROUNDS  # a memory is in context at most once per round
 QUERY_WEIGHTS = {"confidence": 1.0, "importance": 1.0}  # no preference between the two arms
+ACCURACY_ALPHA = 2.0  # hidden accuracy ~ Beta(ACCURACY_ALPHA, accuracy_beta)
+CHECK_SHARE_LOW = 0.2
+ERROR_SPREAD_FLOOR = 0.05  # an accurate memory's prediction error still spreads this much
+
+ACCURACY_BETA = Knob(
+    "accuracy_beta", 1.5, 0.5, 4.0,
+    "second shape of the hidden accuracy a ~ Beta(2, this): mean accuracy 2 / (2 + this), "
+    "0.57 at 1.5, 0.8 at 0.5, 0.33 at 4: how many memories' claims fail",
+)
+CHECK_SHARE_MAX = Knob(
+    "check_share_max", 0.6, 0.25, 1.0,
+    "upper end of a seed's share of uses the application can check and resolve explicitly, "
+    "U[0.2, this]; the rest auto-resolve from the outcome",
+)
+ERROR_SPREAD = Knob(
+    "error_spread", 0.6, 0.2, 1.2,
+    "how much an inaccurate memory's measured value strays from its claim: error sd = "
+    "0.05 + this x (1 - a), so how far apart the error gate sees right and wrong memories",
+)
 
 
 @dataclass(frozen=True)
@@ -68,12 +88,13 @@ def outcome_probabilities(v: float, a: float) -> np.ndarray:
 def draw_uses(seed: ScenarioSeed, v: np.ndarray, a: np.ndarray, claims: np.ndarray):
     """Every memory's possible uses; which ones happen depends on retrieval at run time."""
     rng = seed.rng(3)
-    check_share = float(rng.uniform(0.2, 0.6))
+    check_share = float(rng.uniform(CHECK_SHARE_LOW, CHECK_SHARE_MAX.read(seed)))
     swap = 0.5 * seed.noise_ratio  # share of outcomes reported as a random category
+    per_inaccuracy = ERROR_SPREAD.read(seed)
     plans = []
     for i in range(len(v)):
         probs = outcome_probabilities(float(v[i]), float(a[i]))
-        spread = 0.05 + 0.6 * (1.0 - a[i])
+        spread = ERROR_SPREAD_FLOOR + per_inaccuracy * (1.0 - a[i])
         uses = []
         for _ in range(MAX_USES):
             outcome = OUTCOMES[int(rng.choice(4, p=probs))]
@@ -88,13 +109,14 @@ def draw_uses(seed: ScenarioSeed, v: np.ndarray, a: np.ndarray, claims: np.ndarr
 class PredictionLedgerFamily(PhasedFamily):
     name = "prediction_ledger"
     description = "PredictionLedgerMixin error gate feeding ConfidenceField over rounds of use"
+    knobs = (ACCURACY_BETA, CHECK_SHARE_MAX, ERROR_SPREAD)
 
     def build_world(self, seed: ScenarioSeed) -> World:
         n = seed.record_count
         keys = record_keys(seed.rng(0), n)
         rng = seed.rng(1)
         value = intrinsic_values(rng, seed.importance_shape, n)
-        accuracy = np.clip(rng.beta(2.0, 1.5, n), 0.02, 1.0)
+        accuracy = np.clip(rng.beta(ACCURACY_ALPHA, ACCURACY_BETA.read(seed), n), 0.02, 1.0)
         claims = np.round(rng.uniform(0.2, 1.0, n), 6)
         importance = noisy(seed.rng(2), value, seed.noise_ratio)
         cue_rng = seed.rng(4)

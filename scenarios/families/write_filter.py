@@ -29,6 +29,7 @@ import numpy as np
 
 from scenarios.families.base import PhasedFamily, Prepared, Ranking, RunContext, composite_ranking
 from scenarios.families.decay import recency_need
+from scenarios.knobs import Knob, scaled_range
 from scenarios.seeds import ScenarioSeed
 from scenarios.world import (
     SECONDS_PER_DAY,
@@ -42,11 +43,28 @@ WEIGHTS = {"relevance": 0.6, "priority": 0.3}
 NOISE_SHARE_RANGE = (0.1, 0.5)
 NOISE_VALUE_RANGE = (0.0, 0.05)
 
+CHATTER_SHARE = Knob(
+    "chatter_share", 0.3, 0.05, 0.5,
+    "mean hidden share of offers that are chatter (a seed draws its share from [1/3, 5/3] of "
+    "this, U[0.1, 0.5] at 0.3): how much the gate has to keep out",
+)
+CHATTER_VALUE_MAX = Knob(
+    "chatter_value_max", NOISE_VALUE_RANGE[1], 0.01, 0.15,
+    "upper end of a chatter record's true value, U[0, this] (genuine values are >= 0.02): "
+    "how worthless the gated records really are",
+)
+SALIENCE_NOISE_SCALE = Knob(
+    "salience_noise_scale", 1.0, 0.5, 2.0,
+    "the write-time salience's noise relative to importance's (sd 0.5 x noise_ratio x this): "
+    "how well the gate can see value when a record is offered",
+)
+
 
 def chatter(seed: ScenarioSeed) -> np.ndarray:
     """Which offered records are chatter (hidden share per seed, drawn from the seed alone)."""
     rng = seed.rng(5)
-    return rng.random(seed.record_count) < rng.uniform(*NOISE_SHARE_RANGE)
+    shares = scaled_range(NOISE_SHARE_RANGE, CHATTER_SHARE.read(seed), CHATTER_SHARE.default)
+    return rng.random(seed.record_count) < rng.uniform(*shares)
 
 
 @functools.cache
@@ -69,14 +87,17 @@ def salience_filter() -> type:
 class WriteFilterFamily(PhasedFamily):
     name = "write_filter"
     description = "write-time salience gate (WF_MIN_THRESHOLD) before decayed retrieval"
+    knobs = (CHATTER_SHARE, CHATTER_VALUE_MAX, SALIENCE_NOISE_SCALE)
 
     def build_world(self, seed: ScenarioSeed) -> World:
         keys, value, ages = base_draws(seed)
         noise = chatter(seed)
-        value = np.where(noise, seed.rng(4).uniform(*NOISE_VALUE_RANGE, len(value)), value)
+        values = (NOISE_VALUE_RANGE[0], CHATTER_VALUE_MAX.read(seed))
+        value = np.where(noise, seed.rng(4).uniform(*values, len(value)), value)
         utility = value * (1.0 + ages) ** -recency_need(seed)
         importance = noisy(seed.rng(2), value, seed.noise_ratio)
-        salience = noisy(seed.rng(3), value, seed.noise_ratio)
+        salience_noise = seed.noise_ratio * SALIENCE_NOISE_SCALE.read(seed)
+        salience = noisy(seed.rng(3), value, salience_noise)
         records = build_records(
             seed, utility, keys=keys, importance=importance, ages=ages, salience=salience
         )

@@ -45,7 +45,7 @@ def check_top_level(data: Mapping[str, Any], path: Path) -> None:
 
 def check_entry(name: str, entry: Mapping[str, Any], path: Path) -> None:
     """Names in the raw table (families, Defaults attributes), before anything reads them."""
-    problems = [*_family_problems(entry), *_attr_problems(entry)]
+    problems = [*_family_problems(entry), *_outside_problems(entry), *_attr_problems(entry)]
     if problems:
         raise CatalogCheckError(f"{path}: constant {name!r}: " + "; ".join(problems))
 
@@ -70,8 +70,26 @@ def _family_problems(entry: Mapping[str, Any]) -> list[str]:
     unknown = [str(name) for name in named if name is not None and name not in FAMILIES]
     if not unknown:
         return []
+    from scenarios.outside import OUTSIDE_FAMILIES, outside_reason
+
+    if set(unknown) <= set(OUTSIDE_FAMILIES):  # a tuning target now, but its data is absent
+        return [f"outside family {name!r} is unavailable: {outside_reason(name)}"
+                for name in unknown]
     return [f"unknown scenario family {', '.join(map(repr, unknown))} "
             f"(known: {', '.join(sorted(FAMILIES))})"]
+
+
+def _outside_problems(entry: Mapping[str, Any]) -> list[str]:
+    """``outside_families`` names outside families (known even while their data is absent)."""
+    import scenarios.families  # noqa: F401 - registers every family, outside ones included
+    from scenarios.outside import OUTSIDE_FAMILIES
+
+    unknown = [str(n) for n in _as_list(entry.get("outside_families", []))
+               if n not in OUTSIDE_FAMILIES]
+    if not unknown:
+        return []
+    return [f"unknown outside family {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(sorted(OUTSIDE_FAMILIES))})"]
 
 
 def _as_list(value: object) -> list[object]:

@@ -50,6 +50,13 @@ class Constant:
     meaning_low: float | None = None
     meaning_high: float | None = None
     meaning: str = ""
+    guard_permissive: str | None = None  # a guard's permissive end, "low" or "high"
+    guard_significant: bool = True  # its guard test is significant in its world
+    guard_prevalence: str | None = None  # the family knob setting the guarded items' share
+    outside_families: tuple[str, ...] = ()
+    """Outside families (``scenarios/outside.py``: the LoCoMo replays) that read this constant:
+    a robustness check only, never in ``reached_families``, so no objective, screen or
+    confirmation scores them."""
 
     @property
     def reachable(self) -> bool:
@@ -228,6 +235,10 @@ def _parse_entry(name: str, entry: dict, path: Path) -> Constant:
             meaning_low=_optional_float(entry.get("meaning_low")),
             meaning_high=_optional_float(entry.get("meaning_high")),
             meaning=str(entry.get("meaning", "")),
+            guard_permissive=entry.get("guard_permissive"),
+            guard_significant=bool(entry.get("guard_significant", True)),
+            guard_prevalence=entry.get("guard_prevalence"),
+            outside_families=tuple(str(f) for f in entry.get("outside_families", ())),
         )
     except KeyError as exc:
         raise CatalogError(f"{path}: constant {name!r} lacks required key {exc}") from None
@@ -245,6 +256,8 @@ def _parse_entry(name: str, entry: dict, path: Path) -> Constant:
         problems.append(f"reach must be one of {REACH_STATUSES}, got {constant.reach!r}")
     if constant.reach == "unreachable" and not constant.reason:
         problems.append("reach = 'unreachable' needs a reason")
+    if set(constant.outside_families) & {constant.family, *constant.families}:
+        problems.append("outside_families must not repeat a tuning family of families")
     if constant.families and constant.family not in constant.families:
         problems.append(f"families must include family {constant.family!r}, "
                         f"got {list(constant.families)}")

@@ -9,6 +9,7 @@ from tuner.cli import (  # noqa: F401 - importing registers the commands
     sensitivity_commands,
     study_commands,
     view_commands,
+    world_commands,
 )
 from tuner.cli.app import main
 

@@ -45,7 +45,7 @@ EXIT_NOT_RUN = 3
               help="Scenarios per family each claim is re-scored on: the budget.")
 @click.option("--check-base-seed", type=int, default=None,
               help="Base seed of the bank claims are re-scored on (default: the ledger's "
-                   "confirmation bank).")
+                   "replication bank, which no decision saw).")
 @click.option("--tolerance", type=FiniteFloatRange(min=0.0), default=0.02, show_default=True,
               help="How far a claim may move before it counts as broken (the no-harm margin).")
 @click.option("--certificate-values", type=click.IntRange(min=1), default=5, show_default=True,

@@ -17,7 +17,6 @@ import click
 
 from tuner.catalog import Catalog, CatalogError, Constant, UnknownConstantError, load_catalog
 from tuner.defaults import (
-    CONFIRMATION_BASE_SEED,
     CONFIRMATION_SIZE,
     DEFAULT_ALPHA,
     DEFAULT_BANK_SIZE,
@@ -108,9 +107,11 @@ def redis_or_fail(url: str | None) -> Iterator[RedisTarget]:
     from tuner.evaluation.workers import worker_pool
     from tuner.infra.redis_server import RedisUnavailableError, redis_target
 
-    workers = click.get_current_context().meta.get("workers", 1)
+    meta = click.get_current_context().meta
+    workers, cluster = meta.get("workers", 1), meta.get("cluster")
     try:
-        with redis_target(url) as target, worker_pool(workers, redis_url=url), \
+        with redis_target(url) as target, worker_pool(workers, redis_url=url,
+                                                      cluster=cluster), \
                 result_cache():
             yield target
     except RedisUnavailableError as exc:
@@ -156,11 +157,29 @@ def _default_workers() -> int:
     return default_workers()
 
 
-workers_option = click.option(
+_workers_only = click.option(
     "--workers", type=click.IntRange(min=1), default=_default_workers, envvar="TUNER_WORKERS",
     show_default="the number of CPUs", expose_value=False, callback=_remember_workers,
     help="Worker processes evaluating scenarios, each with its own Redis (1: in-process).",
 )
+
+
+def _remember_cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    note_url(ctx, param, value)
+    ctx.meta["cluster"] = value.strip() if value and value.strip() else None
+
+
+_cluster_only = click.option(
+    "--cluster", metavar="ADDRESS", default=None, envvar="TUNER_CLUSTER", expose_value=False,
+    callback=_remember_cluster,
+    help="Evaluate on this Dask cluster's workers (tcp://HOST:8786; needs the cluster extra) "
+         "instead of --workers; see docs/many-machines.md.",
+)
+
+
+def workers_option(func: Callable) -> Callable:
+    """Where scenarios are evaluated: ``--workers N`` here, or ``--cluster ADDRESS``."""
+    return _workers_only(_cluster_only(func))
 
 
 @contextmanager
@@ -185,6 +204,39 @@ catalog_option = click.option(
     envvar="TUNER_CATALOG", help="Constant catalog (default: studies/popoto.toml).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+robustness_option = click.option(
+    "--robustness/--no-robustness", default=True, show_default=True,
+    help="Re-score each accepted value on world variants (each world knob of the families it "
+         "reaches at its low end, centre and high end, and a Latin hypercube of all): robust, "
+         "or conditional naming each knob and the value beyond which it loses.")
+
+
+def _use_locomo(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--locomo PATH``: check the file, then make the LoCoMo replay families available (the
+    path goes to ``TUNER_LOCOMO``, which worker processes inherit)."""
+    if not value:
+        return
+    import os
+
+    from scenarios.locomo_data import ENV_VAR, LocomoDataError, load_locomo
+
+    try:
+        data = load_locomo(value)
+    except LocomoDataError as exc:
+        fail(str(exc))
+        raise
+    os.environ[ENV_VAR] = data.path
+    from scenarios.outside import refresh_outside
+
+    refresh_outside()
+
+
+locomo_option = click.option(
+    "--locomo", type=click.Path(dir_okay=False), default=None, expose_value=False,
+    callback=_use_locomo, metavar="PATH",
+    help="LoCoMo-format data (upstream locomo10.json or the skeleton) for the outside replay "
+         "families; sets TUNER_LOCOMO (docs/locomo.md).",
+)
 
 
 def progress_reporter(total: int, enabled: bool) -> tuple[Callable | None, Callable[[], None]]:
@@ -260,9 +312,13 @@ def gate_options(func: Callable) -> Callable:
         click.option("--held-out", type=click.IntRange(min=2), default=DEFAULT_HELD_OUT,
                      show_default=True,
                      help="Held-out scenarios per family the screen may walk (sized by power)."),
-        click.option("--confirm-base-seed", type=int, default=CONFIRMATION_BASE_SEED,
-                     show_default=True,
-                     help="Base seed of the confirmation bank (must differ from --base-seed)."),
+        click.option("--confirm-base-seed", type=int, default=None,
+                     show_default="a fresh bank claimed from the storage's bank registry",
+                     help="Base seed of the confirmation bank (must differ from --base-seed); "
+                          "refused when the storage already spent it, unless --reuse-bank."),
+        click.option("--reuse-bank", is_flag=True,
+                     help="Confirm on --confirm-base-seed even if the storage already spent "
+                          "that bank (the summary and ledger say so)."),
         click.option("--confirm-size", type=click.IntRange(min=10), default=CONFIRMATION_SIZE,
                      show_default=True,
                      help="Scenarios per family the confirmation may walk (sized by power)."),
@@ -272,13 +328,41 @@ def gate_options(func: Callable) -> Callable:
     return func
 
 
+def profile_option(func: Callable) -> Callable:
+    """``--profile FILE``: the deployment's family weights and world knobs, active while the
+    command runs (every command that scores has it, through ``incumbent_options``)."""
+    return click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
+                        default=None, expose_value=False, envvar="TUNER_PROFILE",
+                        callback=_activate_profile,
+                        help="Deployment profile (TOML): [weights] family = weight (0: not "
+                             "scored), [knobs.FAMILY] knob = value (`tuner worlds`). Default: "
+                             "equal weights, default worlds.")(func)
+
+
 def incumbent_options(func: Callable) -> Callable:
-    """The values a deployment runs with: the baseline of every comparison."""
+    """The values a deployment runs with: the baseline of every comparison; and the
+    deployment's profile (family weights, world knobs), active while the command runs."""
+    func = profile_option(func)
     func = click.option("--incumbent-file", type=click.Path(dir_okay=False), default=None,
                         help="TOML file of NAME = value (top level or [incumbent]).")(func)
     return click.option("--incumbent", "incumbent_pairs", multiple=True, metavar="NAME=VALUE",
                         help="A value the deployment runs with instead of popoto's default "
                              "(repeatable); every comparison is against it.")(func)
+
+
+def _activate_profile(ctx: click.Context, param: click.Parameter, path: str | None) -> None:
+    """Load ``--profile`` (exit 2, one line, when it is bad) and make it the active profile
+    until the command ends: every bank the command builds is then drawn in its world and
+    weighed by its weights (``tuner.catalog.profile``)."""
+    from tuner.catalog.profile import ProfileError, load_profile, profile_scope
+
+    try:
+        profile = load_profile(path)
+    except ProfileError as exc:
+        fail(str(exc))
+        raise
+    ctx.meta["tuner.profile"] = profile
+    ctx.with_resource(profile_scope(profile))
 
 
 def incumbent_or_fail(catalog: Catalog, pairs: tuple[str, ...],
@@ -303,27 +387,44 @@ def ledger_tag_of(catalog: Catalog, bank_size: int, base_seed: int, pairs: tuple
 
 
 def banks_or_fail(bank_size: int, base_seed: int, held_out: int, confirm_size: int,
-                  confirm_base_seed: int) -> tuple[Any, Any]:
-    """The decision bank (train pool + held-out pool) and the confirmation bank."""
+                  confirm_base_seed: int | None) -> tuple[Any, Any]:
+    """The decision bank (train pool + held-out pool) and the confirmation bank asked for
+    (None: the run claims a fresh one from the storage's bank registry)."""
     from tuner.evaluation.engine import BankSpec
 
     if confirm_base_seed == base_seed:
         fail(f"--confirm-base-seed must differ from --base-seed (both {base_seed}): the "
              "confirmation bank must be one no search or screen has looked at")
     return (BankSpec(size=bank_size, base_seed=base_seed, held_out=held_out),
-            BankSpec(size=confirm_size, base_seed=confirm_base_seed))
+            None if confirm_base_seed is None
+            else BankSpec(size=confirm_size, base_seed=confirm_base_seed))
+
+
+def unspent_or_fail(storage: str, confirmation: Any, reuse: bool) -> None:
+    """Refuse (exit 2, one line) a --confirm-base-seed the storage already spent, before any
+    search runs, unless --reuse-bank."""
+    if confirmation is None or reuse:
+        return
+    from tuner.studies.banks import BankRegistry, BankSpentError
+
+    try:
+        BankRegistry(storage).refuse_if_spent(confirmation.base_seed)
+    except BankSpentError as exc:
+        fail(str(exc))
 
 
 @contextmanager
 def interruptible(storage: str, close: Callable[[], None] = lambda: None) -> Iterator[None]:
     """Ctrl-C or SIGTERM: say what was kept and exit 130; conflicts exit 2."""
     from scenarios.runner import OUTAGE_ERRORS
+    from tuner.studies.banks import BankSpentError
+    from tuner.studies.objective import NoWeightedFamilyError
     from tuner.studies.study import StudyConflictError
 
     try:
         with sigterm_as_interrupt():
             yield
-    except StudyConflictError as exc:
+    except (StudyConflictError, BankSpentError, NoWeightedFamilyError) as exc:
         close()
         fail(str(exc))
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from tuner.cli.common import (
     load_catalog_or_fail,
     note_url,
     redis_or_fail,
+    robustness_option,
     stage_reporter,
     storage_or_fail,
     study_options,
@@ -45,12 +46,14 @@ from tuner.infra.urls import mask_secrets, mask_url
 @gate_options
 @incumbent_options
 @workers_option
+@robustness_option
 def ratchet_command(
     tier: str, names: str | None, trials: int, seed: int, batch: int, storage: str,
     redis_url: str | None, bank_size: int, base_seed: int, catalog_path: str | None,
     as_json: bool, incumbent_pairs: tuple[str, ...], incumbent_file: str | None,
     top: int, min_improvement: float, alpha: float, screen_alpha: float, harm_margin: float,
-    held_out: int, confirm_size: int, confirm_base_seed: int,
+    held_out: int, confirm_size: int, confirm_base_seed: int | None, reuse_bank: bool,
+    robustness: bool = True,
 ) -> None:
     """Search, screen, confirm and gate every constant; certify the ones not accepted."""
     import time
@@ -74,9 +77,10 @@ def ratchet_command(
     storage_or_fail(storage)
     settings = RatchetSettings(
         trials=trials, storage=storage, seed=seed, batch=batch, bank=bank,
-        confirmation=confirmation, min_improvement=min_improvement, alpha=alpha,
-        screen_alpha=screen_alpha, top=top,
-        rules=StageRules(min_improvement=min_improvement, harm_margin=harm_margin))
+        confirmation=confirmation, confirm_size=confirm_size, reuse_bank=reuse_bank,
+        min_improvement=min_improvement, alpha=alpha, screen_alpha=screen_alpha, top=top,
+        rules=StageRules(min_improvement=min_improvement, harm_margin=harm_margin),
+        robustness=robustness)
     started = time.perf_counter()
 
     def on_record(record: LedgerRecord, resumed: bool) -> None:
@@ -100,10 +104,17 @@ def ratchet_command(
 @main.command("export")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="File to write (an empty patch when nothing was accepted).")
-@click.option("--format", "output_format", type=click.Choice(["patch", "config", "ledger"]),
+@click.option("--format", "output_format",
+              type=click.Choice(["patch", "config", "ledger", "pr"]),
               default="patch", show_default=True,
               help="patch: a diff of popoto's source; config: start-up Python lines for a "
-                   "deployment; ledger: the ledger as JSON for `tuner check`.")
+                   "deployment; ledger: the ledger as JSON for `tuner check`; pr: the "
+                   "pull-request description (Markdown) to paste with the patch.")
+@click.option("--all-tests", is_flag=True,
+              help="With --popoto-src CHECKOUT: run all of popoto's tests before and after the "
+                   "patch, not only those naming a changed constant or asserting its old value.")
+@click.option("--test-timeout", type=click.FloatRange(min=1.0), default=600.0,
+              show_default=True, help="Seconds each run of popoto's tests may take.")
 @click.option("--popoto-src", default=None, type=click.Path(exists=True),
               help="popoto checkout, or its fields/constants.py (default: the installed one).")
 @click.option("--layout", type=click.Choice(["repo", "wheel"]), default="repo",
@@ -125,7 +136,8 @@ def ratchet_command(
 @json_option
 @incumbent_options
 def export_command(
-    out_path: str, output_format: str, popoto_src: str | None, layout: str, storage: str,
+    out_path: str, output_format: str, all_tests: bool, test_timeout: float,
+    popoto_src: str | None, layout: str, storage: str,
     artifact_dir: str | None, bank_size: int, base_seed: int, allow_not_ready: bool,
     catalog_path: str | None, as_json: bool, incumbent_pairs: tuple[str, ...],
     incumbent_file: str | None,
@@ -145,6 +157,7 @@ def export_command(
             popoto_src=popoto_src, layout=layout, artifact_dir=artifact_dir,
             today=datetime.date.today().isoformat(), allow_not_ready=allow_not_ready,
             output_format=output_format, catalog=catalog, where=mask_url(storage),
+            all_tests=all_tests, test_timeout=test_timeout,
         )
     except ExportError as exc:
         fail(str(exc))

@@ -25,6 +25,7 @@ from tuner.cli.common import (
     stage_reporter,
     storage_or_fail,
     study_options,
+    unspent_or_fail,
     workers_option,
 )
 from tuner.defaults import (
@@ -60,9 +61,10 @@ def optimize_command(
     constant = resolve_or_fail(catalog, constant_name)
     incumbent = incumbent_or_fail(catalog, incumbent_pairs, incumbent_file)
     bank, confirmation = banks_or_fail(bank_size, base_seed, judging.pop("held_out"),
-                                       judging.pop("confirm_size"),
+                                       judging["confirm_size"],
                                        judging.pop("confirm_base_seed"))
     storage_or_fail(storage)
+    unspent_or_fail(storage, confirmation, judging["reuse_bank"])
     on_trial, close_bar = progress_reporter(trials, sys.stderr.isatty() and not as_json)
     validation = None
     with redis_or_fail(redis_url) as target, interruptible(storage, close_bar):
@@ -75,16 +77,61 @@ def optimize_command(
             validation = validate_and_record(
                 constant, storage=storage, study_name=summary.study_name, seed=seed,
                 batch=batch, bank=bank, confirmation=confirmation, incumbent=incumbent,
-                progress=stage_reporter(not as_json), **judging)
+                progress=stage_reporter(not as_json), command="optimize", **judging)
+    origin = proposal_origin(summary.best_value, validation) if validation else None
     if as_json:
         emit_json({**summary.to_dict(), "redis": target.description,
-                   "validation": validation.to_dict() if validation else None})
+                   "validation": validation.to_dict() if validation else None,
+                   "proposal_origin": origin})
         return
     from tuner.views.formatting import study_summary_text, validation_text
 
     click.echo(study_summary_text(summary, redis=target.description))
     if validation:
         click.echo(validation_text(validation))
+    if origin:
+        click.echo(f"  why        {origin}")
+
+
+def proposal_origin(best: float | None, result: Any) -> str | None:
+    """Why the proposal is not the study's best, rule by rule (None when it is the best).
+
+    The study's best is scored on its own trial's sample only; the proposal is chosen on train
+    by re-scoring the top trials on the whole pools, then moved inside the search range (edge
+    rule), to a plateau's middle, or away from a cliff (cliff margin).
+    """
+    from tuner.views.formatting import fmt_value
+
+    proposal = getattr(result, "proposal", None)
+    if proposal is None or best is None or proposal == best:
+        return None
+    candidates = list(getattr(result, "candidates", None) or [])
+    rescored = [c for c in candidates if not (c.get("inside") or c.get("plateau"))]
+    steps = []
+    if rescored:
+        top = max(rescored, key=lambda c: c.get("train", float("-inf")))
+        if top.get("value") != best:
+            steps.append(f"re-scoring the top {len(rescored)} trial values on the whole train "
+                         f"pools picked {fmt_value(top['value'])} (top-k re-score)")
+    evidence = getattr(result, "evidence", None)
+    edge = getattr(evidence, "bound_from", None)
+    if edge is not None:
+        inside = next((c["value"] for c in candidates if c.get("inside")), None)
+        steps.append(f"{fmt_value(edge)} sat on the {getattr(evidence, 'bound', None) or 'search'}"
+                     f" edge of the search range, so the best value inside it"
+                     + (f", {fmt_value(inside)}," if inside is not None else "")
+                     + " was taken (edge rule)")
+    plateau = next((c["value"] for c in candidates if c.get("plateau")), None)
+    if plateau is not None:
+        steps.append(f"train is flat around it: the plateau's middle {fmt_value(plateau)} "
+                     "(plateau rule)")
+    margin = getattr(result, "margin_from", None)
+    if margin is not None:
+        steps.append(f"{fmt_value(margin)} sat next to a cliff on train: moved away to "
+                     f"{fmt_value(proposal)} (cliff margin)")
+    reasons = "; then ".join(steps) or "chosen on the whole train pools, not the trial samples"
+    return (f"proposal {fmt_value(proposal)}, not the study's best {fmt_value(best)}: "
+            f"{reasons}")
 
 
 @main.command("worker")
@@ -125,10 +172,11 @@ def worker_command(
 
 
 def validate_and_record(constant: Constant, *, storage: str, study_name: str | None, seed: int,
-                        batch: int, bank: BankSpec, confirmation: BankSpec,
+                        batch: int, bank: BankSpec, confirmation: BankSpec | None,
                         incumbent: dict[Constant, float], top: int, min_improvement: float,
                         alpha: float = DEFAULT_ALPHA, screen_alpha: float,
-                        harm_margin: float,
+                        harm_margin: float, confirm_size: int | None = None,
+                        reuse_bank: bool = False, command: str = "validate",
                         progress: Callable[[str], None] | None = None) -> ValidationResult:
     from tuner.decisions.stages import StageRules
     from tuner.decisions.validation import record_validation, validate_study
@@ -140,7 +188,9 @@ def validate_and_record(constant: Constant, *, storage: str, study_name: str | N
     result = validate_study(study, constant, bank=bank, incumbent=incumbent,
                             confirmation=confirmation, top=top,
                             min_improvement=min_improvement, alpha=alpha,
-                            screen_alpha=screen_alpha, rules=rules, progress=progress)
+                            screen_alpha=screen_alpha, rules=rules, progress=progress,
+                            reuse_bank=reuse_bank, command=command,
+                            **({"confirm_size": confirm_size} if confirm_size else {}))
     record_validation(study, result)
     return result
 
@@ -167,10 +217,11 @@ def validate_command(
     constant = resolve_or_fail(catalog, constant_name)
     incumbent = incumbent_or_fail(catalog, incumbent_pairs, incumbent_file)
     bank, confirmation = banks_or_fail(bank_size, base_seed, judging.pop("held_out"),
-                                       judging.pop("confirm_size"),
+                                       judging["confirm_size"],
                                        judging.pop("confirm_base_seed"))
     name = study_name or study_name_for(constant, bank, incumbent)
     storage_or_fail(storage)
+    unspent_or_fail(storage, confirmation, judging["reuse_bank"])
     from tuner.studies.storage import open_storage
 
     if name not in optuna.get_all_study_names(storage=open_storage(storage)):

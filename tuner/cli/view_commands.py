@@ -16,7 +16,9 @@ from tuner.cli.common import (
     interruptible,
     json_option,
     load_catalog_or_fail,
+    locomo_option,
     note_url,
+    profile_option,
     redis_or_fail,
     resolve_or_fail,
     storage_or_fail,
@@ -41,6 +43,7 @@ from tuner.infra.urls import mask_url
               help="With --sanity: use this Redis instead of the embedded server.")
 @catalog_option
 @json_option
+@locomo_option
 def constants_command(tier: int | None, sanity_seeds: int | None, redis_url: str | None,
                       catalog_path: str | None, as_json: bool) -> None:
     """List the constant catalog: name, tier, default, range, read mode, families, reach."""
@@ -49,6 +52,12 @@ def constants_command(tier: int | None, sanity_seeds: int | None, redis_url: str
     catalog = load_catalog_or_fail(catalog_path)
     chosen = catalog.by_tier(tier) if tier else list(catalog)
     rows = catalog_rows(catalog, chosen)
+    from tuner.export.call_sites import scan_reach
+
+    reach = scan_reach(chosen)  # popoto's own calls of the functions each default feeds
+    for row in rows:
+        if row["name"] in reach:
+            row["popoto_calls"] = reach[row["name"]].to_dict()
     sanity = None
     if sanity_seeds:
         with redis_or_fail(redis_url):
@@ -133,6 +142,7 @@ def sweep_command(
 @click.option("--base-seed", type=int, default=DEFAULT_BASE_SEED, show_default=True,
               help="Base seed of the studies' scenario bank.")
 @json_option
+@profile_option
 def report_command(storage: str, out_dir: str, bank_size: int, base_seed: int,
                    as_json: bool) -> None:
     """Write offline HTML pages of the studies: response curves, sensitivity, decisions."""

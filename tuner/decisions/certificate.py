@@ -1,17 +1,20 @@
 """A certificate when nothing is accepted: how much better any value looked at could be.
 
-For a constant that is not accepted, the certificate is an upper confidence bound on
+For a constant that is not accepted, the certificate is an upper confidence bound on the gain
 
-    max over the values looked at of (equal-weight mean score at v - at the incumbent)
+    (weighted mean score at v - at the incumbent)
 
-simultaneous over those values and corrected like the decisions (Bonferroni over every
-certificate of the run). The values looked at are a grid fixed before any data (both search
-edges and evenly spaced points between them, ``certification_grid``), scored paired on the
-whole train pool — fixed values are unbiased there, whatever the study chose — and the
-proposal, scored on held-out scenarios (its sequential looks counted in its share of alpha).
+of each value v looked at, simultaneous over those values and over every constant the run
+decides (a count fixed before any data: constants x (grid values + the proposal)). The values
+are a grid fixed before any data (``grid_values``), scored paired on the whole train pool —
+fixed values are unbiased there, whatever the study chose — and the proposal, scored on
+held-out scenarios. The bound is the anytime-valid bounded-mean bound of ``betting.py``: it
+holds for sparse deltas (a value that changes 1% of scenarios by +0.5) as for dense ones, and a
+value that changed nothing seen is still bounded by what the unseen scenarios could do (the
+bound shrinks like log(1/level) / n, never to 0).
 
-"No value in [0.05, 0.5] beats 0.1 by more than 0.006 (95%, 7 families)" is then a claim a
-maintainer can cite; a wide bound says how many scenarios per family would narrow it.
+The certificate names what it bounds: "no value of 0.01, 0.05, 0.3, 1.2 and 0.1346 beats 0.1
+by more than 0.013" is about those five values, not the range between them.
 """
 
 from __future__ import annotations
@@ -20,10 +23,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-from scipy.stats import t as student_t
-
 from tuner.catalog import Constant
+from tuner.decisions import betting
 from tuner.decisions.comparison import PairedComparison
 
 CERTIFICATE_CONFIDENCE = 0.95
@@ -57,22 +58,29 @@ class Certificate:
     collapsed: bool = False
     narrow_with: int | None = None  # scenarios per family that would bound it at target
     target: float | None = None
+    decided: int = 1  # constants the run decides: the correction's count, fixed before data
 
     @property
     def worst(self) -> ValueBound | None:
         return max(self.values, key=lambda v: v.bound) if self.values else None
 
     def text(self) -> str:
-        gain = max(self.bound, 0.0)
         where = f"[{self.low:.4g}, {self.high:.4g}]"
         families = (f"{len(self.families)} famil"
                     f"{'y' if len(self.families) == 1 else 'ies'}")
+        if not self.values:
+            return (f"nothing was scored in {where}: no bound tighter than the range, "
+                    f"{self.bound:g} ({families})")
+        named = _listing([f"{v.value:.4g}" for v in self.values])
+        scope = (f"{self.confidence:.0%} simultaneous over the run's {self.decided} constant"
+                 f"{'' if self.decided == 1 else 's'}, {families}")
         if self.collapsed:
-            return (f"no value tried in {where} changed any scenario's score: none beats "
-                    f"{self.incumbent:.4g} ({families})")
-        head = (f"no value of the {len(self.values)} looked at in {where} beats "
-                f"{self.incumbent:.4g} by more than {gain:.4f} "
-                f"({self.confidence:.0%}, {families})")
+            n = max(v.n for v in self.values)
+            return (f"no value of {named} changed any of the {n} scenarios scored; none beats "
+                    f"{self.incumbent:.4g} by more than {self.bound:.4f} ({scope}; the bound "
+                    f"is what the unseen scenarios could still do)")
+        head = (f"no value of {named} beats {self.incumbent:.4g} by more than "
+                f"{self.bound:.4f} ({scope}; these values, not the range {where} between them)")
         if self.narrow_with and self.target is not None:
             head += (f"; ~{self.narrow_with} train scenarios per family would bound it at "
                      f"{self.target:.3f}")
@@ -85,32 +93,20 @@ class Certificate:
 
 
 def upper_bound(comparison: PairedComparison, level: float) -> tuple[float, dict[str, float]]:
-    """One-sided (1 - level) upper bound of the equal-weight mean delta (Student t).
-
-    SE = sqrt(sum_f s_f**2 / n_f) / F with Welch-Satterthwaite degrees of freedom. A family
-    whose deltas are all zero contributes no variance: a value that changes nothing is bounded
-    at exactly 0.
-    """
-    families = comparison.families
-    if not families:
+    """Anytime-valid one-sided (1 - level) upper bound of the weighted mean delta (betting,
+    valid for any deltas in [-1, 1]), and each family's delta SD (to say how many scenarios
+    would narrow it)."""
+    if not comparison.families or comparison.rounds.size == 0:
         return math.inf, {}
-    sds, parts, dof_num, dof_den = {}, [], 0.0, 0.0
-    for name, fc in families.items():
-        values = np.fromiter(fc.deltas.values(), dtype=float)
-        if values.size < 2:
-            return math.inf, {}
-        sd = float(values.std(ddof=1))
-        sds[name] = sd
-        part = sd ** 2 / values.size
-        parts.append(part)
-        dof_num += part
-        dof_den += part ** 2 / (values.size - 1)
-    variance = sum(parts) / len(families) ** 2
-    if variance == 0:
-        return comparison.mean, sds
-    dof = dof_num ** 2 / dof_den if dof_den else 1.0
-    quantile = float(student_t.isf(level, dof))
-    return comparison.mean + quantile * math.sqrt(variance), sds
+    sds = {name: float(fc.values.std(ddof=1)) if fc.n > 1 else 0.0
+           for name, fc in comparison.families.items()}
+    return betting.upper_bound(comparison.rounds, level=level), sds
+
+
+def _listing(items: Sequence[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def scenarios_to_narrow(sds: dict[str, float], target: float, level: float,
@@ -128,32 +124,34 @@ def certify(
     constant: Constant, incumbent: float, grid: Sequence[tuple[float, PairedComparison]],
     held_out: Sequence[tuple[float, PairedComparison, int]], *, certificates: int,
     confidence: float = CERTIFICATE_CONFIDENCE, target: float | None = None,
-    collapsed: bool = False,
+    collapsed: bool = False, values_each: int | None = None,
 ) -> Certificate:
-    """Bound the gain of every value looked at, simultaneously, at ``confidence`` over
-    ``certificates`` certificates of the run.
+    """Bound the gain of every value looked at, simultaneously, at ``confidence`` over the
+    ``certificates`` constants the run decides (fixed before any data, not the number refused).
 
     ``grid`` holds (value, paired comparison on the train pool); ``held_out`` holds (value,
-    comparison on held-out scenarios, number of looks its sequential test planned).
+    comparison on held-out scenarios, looks planned — kept for the record: anytime bounds need
+    no share per look). ``values_each`` is the number of values each constant may bound (its
+    grid and one proposal), fixed by the catalog; by default the ones given here.
     """
     alpha = (1.0 - confidence) / max(1, certificates)
-    count = len(grid) + len(held_out)
+    count = values_each if values_each is not None else len(grid) + len(held_out)
     each = alpha / max(1, count)
     bounds = []
     for value, comparison in grid:
         ucb, sds = upper_bound(comparison, each)
         bounds.append(ValueBound(value, comparison.mean, ucb, comparison.n, "train grid", sds))
-    for value, comparison, looks in held_out:
-        ucb, sds = upper_bound(comparison, each / max(1, looks))
+    for value, comparison, _looks in held_out:
+        ucb, sds = upper_bound(comparison, each)
         bounds.append(ValueBound(value, comparison.mean, ucb, comparison.n, "held-out", sds))
-    bound = max((b.bound for b in bounds), default=0.0)
+    bound = max((b.bound for b in bounds), default=betting.HIGH)  # nothing scored: the range
     worst = max(bounds, key=lambda b: b.bound) if bounds else None
     narrow = None
-    if target is not None and worst is not None and bound > target:
+    if target is not None and worst is not None and bound > target and not collapsed:
         narrow = scenarios_to_narrow(worst.sd_by_family, max(target - worst.mean, target / 2),
                                      each, len(constant.reached_families))
     return Certificate(
         constant=constant.name, incumbent=incumbent, low=constant.search_low,
         high=constant.search_high, bound=bound, confidence=confidence, level_each=each,
         families=tuple(constant.reached_families), values=tuple(bounds), collapsed=collapsed,
-        narrow_with=narrow, target=target)
+        narrow_with=narrow, target=target, decided=max(1, certificates))

@@ -5,7 +5,7 @@ this default sits inside its certificate (no value looked at could gain more tha
 this constant is inert. An edit to popoto (a default, or code that reads one) can break any of
 them without anyone noticing, so popoto's CI runs this after every change. It is verification,
 not a search: only the values the ledger names are scored, paired against the value they were
-compared with, on a modest prefix of the ledger's confirmation bank (``seeds`` per family), in
+compared with, on a modest prefix of the ledger's replication bank (``seeds`` per family), in
 the families the claim was made in. Every value is applied by number, so the check means the
 same before and after a maintainer applies the exported patch.
 
@@ -26,6 +26,7 @@ both check.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -102,7 +103,18 @@ class CheckResult:
         return [f for f in self.findings if not f.holds]
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+        """Strict JSON: an unbounded certificate value (``inf``) is written as null."""
+        return _finite({**asdict(self), "ok": self.ok})
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------- claims
@@ -140,24 +152,63 @@ def claim_of(record: Mapping[str, Any], constant: Constant, joint: Mapping[str, 
         return Claim(constant.name, "accepted", reference, (value,), families, then=dict(then),
                      label=f"accepted {_fmt(value)} over {_fmt(reference)}")
     if certificate.get("collapsed") or (not certificate and record.get("reason") == INERT_REASON):
-        values = tuple(float(v["value"]) for v in certificate.get("values") or ()) \
-            or probe_values(constant, reference)
+        listed = [float(v["value"]) for v in _entries(certificate)]
+        values = tuple(dict.fromkeys(v for v in listed if not _same(constant, v, reference))) \
+            if listed else probe_values(constant, reference)
         return Claim(constant.name, "inert", reference, values,
                      tuple(certificate.get("families") or ()) or families,
                      label=f"inert at {_fmt(reference)}")
-    if certificate.get("values"):
-        overall = float(certificate.get("bound", 0.0))
-        entries = sorted(certificate["values"], key=lambda v: (-float(v.get("bound", overall)),
-                                                               -float(v.get("mean", 0.0))))
+    if _entries(certificate):
+        overall = _float(certificate.get("bound"), 0.0)
+        entries = distinct_values(constant, sorted(
+            _entries(certificate), key=lambda v: (-_float(v.get("bound"), overall),
+                                                  -_float(v.get("mean"), 0.0))))
         entries = entries[:max(1, certificate_values)]
         return Claim(constant.name, "certified", reference,
                      tuple(float(v["value"]) for v in entries),
                      tuple(certificate.get("families") or ()) or families,
-                     bounds=tuple(float(v.get("bound", overall)) for v in entries),
-                     label=f"certified {_fmt(reference)} (bound {overall:+.4f})")
+                     bounds=tuple(_float(v.get("bound"), overall) for v in entries),
+                     label=f"certified {_fmt(reference)} (bound {_bound(overall)})")
     return Claim(constant.name, "stands", reference, (), families,
                  label=f"{str(record.get('decision', '')).lower()} "
                        f"({record.get('reason', 'no reason')})")
+
+
+def distinct_values(constant: Constant, entries: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """One entry per value, the first in ``entries`` order (the loosest bound, as sorted).
+
+    A certificate can list a value twice, as a grid point and as the held-out proposal (each
+    with its own bound); the check scores each value once, so two entries for one value would
+    leave one comparison for two bounds. An int constant's values count as equal when they
+    round to the same integer (popoto only ever sees that integer).
+    """
+    kept: dict[float, dict] = {}
+    for entry in entries:
+        kept.setdefault(_key(constant, float(entry["value"])), dict(entry))
+    return list(kept.values())
+
+
+def _key(constant: Constant, value: float) -> float:
+    return float(int(round(value))) if constant.is_int else value
+
+
+def _same(constant: Constant, value: float, reference: float) -> bool:
+    return _key(constant, value) == _key(constant, reference)
+
+
+def _entries(certificate: Mapping[str, Any]) -> list[dict]:
+    """A certificate's value entries that carry a number (others are skipped, not fatal)."""
+    return [v for v in certificate.get("values") or ()
+            if isinstance(v, Mapping) and _is_number(v.get("value"))]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _float(value: object, default: float) -> float:
+    """A ledger number, or ``default`` when absent (JSON null, an older ledger)."""
+    return float(value) if _is_number(value) else default
 
 
 def probe_values(constant: Constant, reference: float) -> tuple[float, ...]:
@@ -195,15 +246,26 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _bound(bound: float) -> str:
+    """A bound as the summary shows it; any sign (a value that only lost is bounded below 0),
+    and "none" where the ledger could not bound it (one scenario: no variance estimate)."""
+    return f"{bound:+.4f}" if math.isfinite(bound) else "none (too few scenarios)"
+
+
 # --------------------------------------------------------------------------- the bank
 
 
 def check_bank(snapshot: LedgerSnapshot, *, seeds: int, base_seed: int | None) -> BankSpec:
-    """The first ``seeds`` seeds per family of the ledger's confirmation bank (or ``base_seed``'s).
+    """The first ``seeds`` seeds per family of the ledger's replication bank (or ``base_seed``'s).
 
     Banks are prefixes of each other (seed ids count up from 0), so these are seeds the joint
-    check scored and no decision ever saw.
+    check scored and no decision ever saw: the joint check runs on the run's replication bank,
+    never on its confirmation bank (``decisions/replication.py``). A ledger from before the
+    bank registry names its (fixed) confirmation bank there instead.
     """
+    replication = ((snapshot.joint.get("banks") or {}).get("replication") or {}).get("base_seed")
+    if base_seed is None and isinstance(replication, int):
+        base_seed = replication
     if base_seed is None:
         match = BANK_TAG.match(str(snapshot.joint.get("bank", "")))
         base_seed = int(match.group(1)) if match else CONFIRMATION_BASE_SEED
@@ -271,11 +333,11 @@ def judge_certified(claim: Claim, comparisons: Mapping[float, PairedComparison],
     if excess[value] > tolerance:
         return Finding(**base, holds=False, summary=(
             f"{_fmt(value)} now beats {_fmt(claim.reference)} by {comparison.mean:+.4f}, "
-            f"above the certificate's bound {bound:+.4f} by {excess[value]:.4f} (most in "
+            f"above the certificate's bound {_bound(bound)} by {excess[value]:.4f} (most in "
             f"{moved.family}: {moved.mean:+.4f})"))
     return Finding(**base, holds=True, summary=(
         f"inside its certificate: the best value looked at, {_fmt(value)}, gains "
-        f"{comparison.mean:+.4f} (bound {bound:+.4f})"))
+        f"{comparison.mean:+.4f} (bound {_bound(bound)})"))
 
 
 def judge_inert(claim: Claim, comparisons: Mapping[float, PairedComparison],

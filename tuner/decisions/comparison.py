@@ -9,112 +9,236 @@ its own, because a value that helps one primitive may hurt another that reads it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
 
 from scenarios import ScenarioSeed
 from tuner.catalog import Constant
-from tuner.decisions.stats import PairedTest, paired_test
+from tuner.catalog.profile import active_profile
+from tuner.decisions import betting
 from tuner.defaults import DEFAULT_ALPHA
 from tuner.evaluation.engine import Evaluation, evaluate_values, family_mean
+
+DISPLAY_LEVEL = 0.05  # the two-sided level of every interval shown (2.5% each side)
+
+
+@dataclass(frozen=True)
+class ScenarioErrors:
+    """Scenarios that raised on one side only: a crash scores 0, so it fakes a gain or a loss.
+
+    ``candidate``: labels where the value under test raised and the incumbent did not;
+    ``incumbent``: the reverse. Scenarios that raise on both sides are scored 0 on both and
+    carry no delta either way.
+    """
+
+    candidate: dict[str, str] = field(default_factory=dict)
+    incumbent: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.candidate or self.incumbent)
+
+    def to_dict(self) -> dict:
+        return {"candidate": dict(self.candidate), "incumbent": dict(self.incumbent)}
 
 
 @dataclass(frozen=True)
 class FamilyComparison:
-    """One family's paired deltas (candidate minus reference) and their test."""
+    """One family's paired deltas (candidate minus reference), in pool order."""
 
     family: str
-    mean: float
-    p_value: float
-    p_harm: float
-    ci_low: float
-    ci_high: float
-    n: int
     deltas: dict[str, float] = field(default_factory=dict)
+    errors: ScenarioErrors = field(default_factory=ScenarioErrors)
 
-    def harm_p(self, margin: float) -> float:
-        """One-sided p-value that the loss is beyond ``margin`` (H1: mean delta < -margin).
+    @cached_property
+    def values(self) -> np.ndarray:
+        return np.fromiter(self.deltas.values(), dtype=float, count=len(self.deltas))
 
-        Sign flips of ``delta + margin``: under the boundary hypothesis (mean delta = -margin)
-        each shifted delta is as likely +d as -d.
-        """
-        shifted = [d + margin for d in self.deltas.values()]
-        return paired_test([shifted]).p_harm if shifted else 1.0
+    @property
+    def n(self) -> int:
+        return len(self.deltas)
 
-    def harms(self, *, margin: float, alpha: float = DEFAULT_ALPHA) -> bool:
-        """The no-harm rule: a loss significantly beyond ``margin`` (non-inferiority).
+    @property
+    def mean(self) -> float:
+        return float(self.values.mean()) if self.n else 0.0
 
-        It does not grow stricter as pools grow: a loss smaller than the margin never blocks,
-        however many scenarios measure it; a loss beyond it blocks once the data show it.
-        """
-        return self.mean < -margin and self.harm_p(margin) < alpha
+    @cached_property
+    def ci(self) -> tuple[float, float]:
+        """Anytime-valid 95% interval of the family's mean delta (display)."""
+        half = DISPLAY_LEVEL / 2
+        return (betting.lower_bound(self.values, level=half),
+                betting.upper_bound(self.values, level=half))
+
+    @property
+    def ci_low(self) -> float:
+        return self.ci[0]
+
+    @property
+    def ci_high(self) -> float:
+        return self.ci[1]
+
+    def non_inferiority_p(self, margin: float, *, design_level: float = DEFAULT_ALPHA) -> float:
+        """Anytime p-value of H0: mean delta <= -margin. Below alpha: no harm beyond the margin
+        is *shown*, for any bounded distribution of deltas (the no-harm rule's evidence)."""
+        return betting.p_value(self.values, -margin, design_level=design_level)
+
+    def harm_p(self, margin: float, *, design_level: float = DEFAULT_ALPHA) -> float:
+        """Anytime p-value of H0: mean delta >= -margin. Below alpha: a loss beyond the margin
+        is *proven* (used only to stop looking, never to accept)."""
+        return betting.p_value(-self.values, margin, design_level=design_level)
+
+    def to_dict(self) -> dict:
+        return {"family": self.family, "mean": self.mean, "n": self.n,
+                "errors": self.errors.to_dict()}
 
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """Equal-weight mean delta over families, its sign-flip p-value, CI, and every family."""
+    """Paired deltas of every family and the weighted mean over families (equal by default).
 
-    mean: float
-    ci_low: float
-    ci_high: float
-    n: int
-    p_value: float = 1.0
+    Decisions read the deltas through ``tuner.decisions.betting`` (tests of the mean, valid for
+    any bounded distribution); the figures here are for display.
+    """
+
     families: dict[str, FamilyComparison] = field(default_factory=dict)
-    n_nonzero: int = 0
+    weights: dict[str, float] | None = None
 
     @property
     def deltas(self) -> dict[str, float]:
         return {k: v for fc in self.families.values() for k, v in fc.deltas.items()}
 
-    def regressions(self, *, margin: float, alpha: float = DEFAULT_ALPHA) -> dict[str, float]:
-        """Families whose loss is significantly beyond ``margin``, with their mean deltas.
+    @cached_property
+    def rounds(self) -> np.ndarray:
+        """Round i: the weighted mean over families of each family's i-th delta."""
+        return betting.rounds({f: fc.values for f, fc in self.families.items()}, self.weights)
 
-        ``alpha`` is shared over the families (alpha / F each): a value that costs no family
-        more than the margin is wrongly blocked at most ``alpha`` of the time, however many
-        families read it.
-        """
-        each = alpha / max(1, len(self.families))
-        return {f: fc.mean for f, fc in self.families.items()
-                if fc.harms(margin=margin, alpha=each)}
+    @property
+    def mean(self) -> float:
+        """The weighted mean over families of each family's mean delta."""
+        used = {f: fc for f, fc in self.families.items()
+                if fc.n and (self.weights is None or self.weights.get(f, 1.0) > 0)}
+        if not used:
+            return 0.0
+        w = {f: 1.0 if self.weights is None else float(self.weights.get(f, 1.0)) for f in used}
+        return float(sum(w[f] * fc.mean for f, fc in used.items()) / sum(w.values()))
+
+    @property
+    def n(self) -> int:
+        return sum(fc.n for fc in self.families.values())
+
+    @property
+    def n_nonzero(self) -> int:
+        return sum(int(np.count_nonzero(fc.values)) for fc in self.families.values())
+
+    @cached_property
+    def ci(self) -> tuple[float, float]:
+        """Anytime-valid 95% interval of the weighted mean (over rounds; display)."""
+        half = DISPLAY_LEVEL / 2
+        return (betting.lower_bound(self.rounds, level=half),
+                betting.upper_bound(self.rounds, level=half))
+
+    @property
+    def ci_low(self) -> float:
+        return self.ci[0]
+
+    @property
+    def ci_high(self) -> float:
+        return self.ci[1]
+
+    @property
+    def p_value(self) -> float:
+        """Anytime p-value of H0: weighted mean delta <= 0 (display; stages test
+        min_improvement)."""
+        return betting.p_value(self.rounds, 0.0, design_level=DEFAULT_ALPHA)
+
+    @property
+    def errors(self) -> ScenarioErrors:
+        candidate, incumbent = {}, {}
+        for fc in self.families.values():
+            candidate.update(fc.errors.candidate)
+            incumbent.update(fc.errors.incumbent)
+        return ScenarioErrors(candidate, incumbent)
+
+    def judged(self) -> dict[str, FamilyComparison]:
+        """The families a decision answers to: every one with a positive weight (a deployment
+        profile's weight-0 family is not its concern)."""
+        return {f: fc for f, fc in self.families.items()
+                if self.weights is None or self.weights.get(f, 1.0) > 0}
+
+    def not_shown_harmless(self, *, margin: float, alpha: float = DEFAULT_ALPHA
+                           ) -> dict[str, float]:
+        """Families where no harm beyond ``margin`` is shown yet (non-inferiority not reached),
+        with their mean deltas. Each family is judged at ``alpha``: an intersection-union test,
+        so no split over families is needed (a value is accepted only if every family shows
+        it)."""
+        return {f: fc.mean for f, fc in self.judged().items()
+                if fc.non_inferiority_p(margin, design_level=alpha) >= alpha}
+
+    def regressions(self, *, margin: float, alpha: float = DEFAULT_ALPHA) -> dict[str, float]:
+        """Families whose loss beyond ``margin`` is proven at ``alpha`` (a reason to stop)."""
+        return {f: fc.mean for f, fc in self.judged().items()
+                if fc.mean < -margin and fc.harm_p(margin, design_level=alpha) < alpha}
 
     def losses(self) -> dict[str, float]:
         """Every family that loses on average (shown to the reviewer, blocking or not)."""
         return {f: fc.mean for f, fc in self.families.items() if fc.mean < 0}
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n,
+                "n_nonzero": self.n_nonzero, "p_value": self.p_value,
+                "families": {f: fc.to_dict() for f, fc in self.families.items()},
+                "errors": self.errors.to_dict()}
+
+
+def compare_deltas(deltas: Mapping[str, Mapping[str, float]], *,
+                   weights: Mapping[str, float] | None = None,
+                   errors: Mapping[str, ScenarioErrors] | None = None) -> PairedComparison:
+    """A comparison from per-family deltas (label -> delta, in pool order): what the engine
+    builds from two evaluations, and what a simulation builds from synthetic streams."""
+    errors = errors or {}
+    families = {f: FamilyComparison(f, dict(d), errors.get(f, ScenarioErrors()))
+                for f, d in deltas.items()}
+    return PairedComparison(families, dict(weights) if weights is not None else None)
 
 
 def compare_evaluations(
     candidate: Mapping[str, Evaluation], reference: Mapping[str, Evaluation], *,
-    level: float | None = None,
+    level: float | None = None, weights: Mapping[str, float] | None = None,
 ) -> PairedComparison:
-    """Pair scenarios by label within each family; test the equal-weight mean delta.
+    """Pair scenarios by label within each family; keep the one-sided errors beside the deltas.
 
-    ``level`` is the smallest level the p-value will be judged at (sizes the Monte Carlo).
+    ``level`` is accepted for callers of the old test and ignored: the betting tests need no
+    Monte Carlo sized to a level. ``weights`` default to the active deployment profile's
+    (``tuner.catalog.profile``); under the default profile they stay None: equal weights.
     """
-    families: dict[str, FamilyComparison] = {}
-    strata = []
+    del level
+    if weights is None:
+        profile = active_profile()
+        if not profile.is_default:
+            weights = profile.family_weights(candidate)
+    deltas, errors = {}, {}
     for family, evaluation in candidate.items():
-        ref = reference[family].by_label()
-        deltas = {label: score - ref[label] for label, score in evaluation.by_label().items()}
-        values = list(deltas.values())
-        strata.append(values)
-        test = paired_test([values])
-        families[family] = FamilyComparison(family, test.mean, test.p_value, test.p_harm,
-                                             test.ci_low, test.ci_high, test.n, deltas)
-    overall: PairedTest = paired_test(strata, level=level)
-    return PairedComparison(overall.mean, overall.ci_low, overall.ci_high, overall.n,
-                            overall.p_value, families, overall.n_nonzero)
+        ref = reference[family]
+        ref_scores = ref.by_label()
+        deltas[family] = {label: score - ref_scores[label]
+                          for label, score in evaluation.by_label().items()}
+        cand_err, ref_err = evaluation.errors, ref.errors
+        errors[family] = ScenarioErrors(
+            {k: v for k, v in cand_err.items() if k not in ref_err},
+            {k: v for k, v in ref_err.items() if k not in cand_err})
+    return compare_deltas(deltas, weights=weights, errors=errors)
 
 
 def compare_values(
     candidate: Mapping[Constant, float], reference: Mapping[Constant, float],
     seeds_by_family: Mapping[str, Sequence[ScenarioSeed]], *, level: float | None = None,
+    weights: Mapping[str, float] | None = None,
 ) -> PairedComparison:
     """Run both value sets on the same scenarios of every family and compare them paired."""
     cand = {f: evaluate_values(candidate, seeds) for f, seeds in seeds_by_family.items()}
     ref = {f: evaluate_values(reference, seeds) for f, seeds in seeds_by_family.items()}
-    return compare_evaluations(cand, ref, level=level)
+    return compare_evaluations(cand, ref, level=level, weights=weights)
 
 
 class FamilyScorer:

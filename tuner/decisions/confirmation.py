@@ -1,15 +1,17 @@
 """Confirmation: each screened value alone against the incumbent, Holm over those that arrive.
 
-Only values that passed the screen reach this stage, so alpha is spent only on looks that
-happen. The confirmation bank is one no search or screen has touched, so which values arrive
+Only values that passed the screen reach this stage, so alpha is spent only on values that
+arrive. The confirmation bank is one no search or screen has touched, so which values arrive
 here (chosen on other seeds) cannot bias these tests; Holm's step-down over the m arrivals then
 keeps the family-wise false-accept rate of the whole run at alpha, in any catalog order.
 
-Each value's test is sequential (``sequential.SequentialComparison``): its look k may accept at
-``pi_k * alpha / m_left``, where m_left counts the values not yet accepted. When one is
-accepted, the others' levels rise and their earlier looks are judged again (alpha recycling,
-valid because each value's looks split its share in fixed proportions). A value stopped for
-futility keeps its share (non-binding); one harmful beyond the margin is never accepted.
+Each value's test is sequential and anytime-valid (``betting.py``): its p-value at any look is
+1 / (the largest capital its bets reached so far), a valid p-value whenever the test stops, so
+a value may be accepted at any look at ``alpha / m_left`` (m_left: the values not yet accepted).
+When one is accepted the others' levels rise and they are judged again (alpha recycling).
+A value stopped for futility keeps its share (non-binding); one whose loss beyond the margin is
+proven is never accepted, nor one whose no-harm bound has not cleared the margin in every
+family it reaches, nor one that crashed scenarios its incumbent did not.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from tuner.decisions.comparison import PairedComparison, compare_values
 from tuner.decisions.gate import significant
 from tuner.decisions.sequential import SequentialComparison
 from tuner.decisions.stages import (
+    Efficacy,
     StageResult,
     StageRules,
     admissible,
+    efficacy_p,
     futility,
-    reachable,
     stage_result,
+    unproven,
 )
 
 
@@ -43,15 +47,18 @@ class Candidate:
     accepted_level: float | None = None
 
 
-def confirm(candidates: Mapping[str, Candidate], *, alpha: float,
-            rules: StageRules) -> dict[str, StageResult]:
+def confirm(candidates: Mapping[str, Candidate], *, alpha: float, rules: StageRules,
+            efficacy: Efficacy = efficacy_p) -> dict[str, StageResult]:
     """Run every candidate's looks in rounds; accept by Holm with alpha recycling."""
     m = len(candidates)
+    design = alpha / max(1, m)
     while True:
         active = [c for c in candidates.values()
                   if c.accepted_at is None and c.stopped is None and not c.test.done]
         for candidate in active:
-            candidate.stopped = futility(candidate.test.next_look(), rules)
+            look = candidate.test.next_look()
+            look.p_value = efficacy(look, rules, design)
+            candidate.stopped = futility(look, rules)
         _holm_pass(candidates, m, alpha, rules)
         if not active:
             break
@@ -60,22 +67,22 @@ def confirm(candidates: Mapping[str, Candidate], *, alpha: float,
 
 def _holm_pass(candidates: Mapping[str, Candidate], m: int, alpha: float,
                rules: StageRules) -> None:
-    """Accept any candidate one of whose looks clears its share of alpha / m_left; repeat
-    while acceptances raise the others' levels."""
+    """Accept any candidate whose latest look clears alpha / m_left; repeat while acceptances
+    raise the others' levels. The latest look's p-value is the smallest so far (running peak
+    of the capital), so earlier looks need no second judgement."""
     changed = True
     while changed:
         changed = False
         left = m - sum(c.accepted_at is not None for c in candidates.values())
         for candidate in candidates.values():
-            if candidate.accepted_at is not None or candidate.stopped == "family regression":
+            look = candidate.test.last
+            if candidate.accepted_at is not None or look is None \
+                    or candidate.stopped == "family regression":
                 continue
-            for look in candidate.test.records:
-                level = look.weight * alpha / left
-                if significant(look.comparison.p_value, level) and admissible(look, rules):
-                    candidate.accepted_at, candidate.accepted_level = look.index, level
-                    changed = True
-                    break
-            if changed:
+            level = alpha / left
+            if significant(look.p_value, level) and admissible(look, rules):
+                candidate.accepted_at, candidate.accepted_level = look.index, level
+                changed = True
                 break
 
 
@@ -88,12 +95,13 @@ def _result(candidate: Candidate, m: int, alpha: float, rules: StageRules) -> St
     last = test.last
     assert last is not None
     outcome = candidate.stopped or "not confirmed"
-    if outcome == "not confirmed" and not reachable(last, last.weight * alpha / m):
-        outcome = "test floor"
+    if outcome == "not confirmed" and significant(last.p_value, alpha / m) \
+            and unproven(last, rules):
+        outcome = "harm not ruled out"
     c = last.comparison
-    detail = (f"Δ {c.mean:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}], p {c.p_value:.3g} at "
-              f"look {last.index} of {test.planned} (Holm level {alpha / m:.3g} split over "
-              f"looks) over {c.n} confirmation scenarios")
+    detail = (f"Δ {c.mean:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}], p {last.p_value:.3g} "
+              f"(H0: mean ≤ {rules.min_improvement:g}) at look {last.index} of {test.planned} "
+              f"(Holm level {alpha / m:.3g}) over {c.n} confirmation scenarios")
     return stage_result("confirmation", test, passed=False, outcome=outcome, level=alpha / m,
                         rules=rules, detail=detail)
 
@@ -108,13 +116,15 @@ def joint_check(values: Mapping[Constant, float], incumbent: Mapping[Constant, f
     """
     together = compare_values({**incumbent, **values}, incumbent, seeds)
     regressions = together.regressions(margin=rules.harm_margin, alpha=rules.harm_alpha)
-    ready = together.mean > 0 and not regressions
+    unshown = together.not_shown_harmless(margin=rules.harm_margin, alpha=rules.harm_alpha)
+    ready = together.mean > 0 and not regressions  # unshown: reported, each value showed it
     result = {"mean": together.mean, "ci_low": together.ci_low, "ci_high": together.ci_high,
               "p_value": together.p_value, "n": together.n, "ready": ready, "bank": bank,
               "confirmation": True, "constants": {c.name: v for c, v in values.items()},
               "incumbent": {c.name: v for c, v in incumbent.items()},
               "families": {f: fc.mean for f, fc in together.families.items()},
-              "regressions": regressions, "margin": rules.harm_margin,
+              "regressions": regressions, "harm_not_ruled_out": unshown,
+              "margin": rules.harm_margin,
               "drop": None, "leave_one_out": {}}
     if not ready and len(values) > 1:
         loo = {c.name: _without(values, incumbent, c, seeds) for c in values}

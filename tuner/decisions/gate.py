@@ -29,8 +29,10 @@ class Reason(StrEnum):
     NO_VALIDATION_IMPROVEMENT = "no validation improvement"
     NOT_SIGNIFICANT = "not significant"
     FAMILY_REGRESSION = "family regression"
-    TEST_FLOOR = "test floor"
+    TEST_FLOOR = "test floor"  # the old sign-flip design only; kept to read old ledgers
     NOT_CONFIRMED = "not confirmed"
+    HARM_NOT_RULED_OUT = "harm not ruled out"
+    SCENARIO_ERRORS = "scenario errors"
 
 
 def significant(p_value: float, level: float) -> bool:
@@ -69,6 +71,12 @@ class GateEvidence:
     confirm_p: float | None = None
     confirm_level: float | None = None
     confirm_regressions: dict[str, float] = field(default_factory=dict)
+    unproven: dict[str, float] = field(default_factory=dict)  # screen: no harm not shown
+    errors: dict = field(default_factory=dict)  # screen: one-sided scenario errors
+    confirm_lower_bound: float | None = None  # the claim: the mean gain is at least this
+    confirm_latest: dict = field(default_factory=dict)  # the last confirmation look
+    confirm_unproven: dict[str, float] = field(default_factory=dict)
+    confirm_errors: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,8 +128,12 @@ def decide(evidence: GateEvidence, *, min_improvement: float = DEFAULT_MIN_IMPRO
     refused = train_refusal(e)
     if refused is not None:
         return refused
+    if e.errors:
+        return _errors(e.errors, "the held-out scenarios")
     if e.regressions:
         return _regression(e.regressions, "the held-out scenarios")
+    if e.screen == Reason.HARM_NOT_RULED_OUT.value:
+        return _unproven(e.unproven, "the held-out scenarios")
     if not e.validation_delta >= min_improvement:
         return Decision(False, Reason.NO_VALIDATION_IMPROVEMENT,
                         f"validation delta {e.validation_delta:+.4f} < required "
@@ -132,14 +144,35 @@ def decide(evidence: GateEvidence, *, min_improvement: float = DEFAULT_MIN_IMPRO
                         f"is {e.floor:.4g}; more changed scenarios are needed")
     if e.screen != "passed" or not significant(e.p_value, e.alpha):
         return Decision(False, Reason.NOT_SIGNIFICANT,
-                        f"screen: sign-flip p = {e.p_value:.4g} is not below alpha "
-                        f"{e.alpha:.4g} (95% CI [{e.ci_low:+.4f}, {e.ci_high:+.4f}])")
+                        f"screen: p = {e.p_value:.4g} (H0: mean gain ≤ {min_improvement:g}) "
+                        f"is not below {e.alpha:.4g} (95% CI [{e.ci_low:+.4f}, "
+                        f"{e.ci_high:+.4f}])")
     return _confirmation(e, min_improvement)
 
 
+def _errors(errors: dict, where: str) -> Decision:
+    mine, theirs = errors.get("candidate", {}), errors.get("incumbent", {})
+    first = next(iter({**mine, **theirs}.items()), ("?", "?"))
+    return Decision(False, Reason.SCENARIO_ERRORS,
+                    f"on {where}, {len(mine)} scenarios raised under the value and "
+                    f"{len(theirs)} under the incumbent only (a crash scores 0 and fakes a "
+                    f"difference); first: {first[0]}: {first[1]}")
+
+
+def _unproven(unproven: dict[str, float], where: str) -> Decision:
+    named = ", ".join(f"{f} {d:+.4f}" for f, d in sorted(unproven.items()))
+    return Decision(False, Reason.HARM_NOT_RULED_OUT,
+                    f"no loss beyond the no-harm margin is not yet shown absent on {where} "
+                    f"in {named}: more scenarios are needed")
+
+
 def _confirmation(e: GateEvidence, min_improvement: float) -> Decision:
+    if e.confirm_errors:
+        return _errors(e.confirm_errors, "the confirmation bank")
     if e.confirm_regressions:
         return _regression(e.confirm_regressions, "the confirmation bank")
+    if e.confirmation == Reason.HARM_NOT_RULED_OUT.value:
+        return _unproven(e.confirm_unproven, "the confirmation bank")
     if e.confirmation is None or e.confirm_p is None or e.confirm_level is None:
         return Decision(False, Reason.NOT_CONFIRMED, "passed the screen; not yet confirmed")
     if e.confirmation == "test floor":
@@ -151,7 +184,12 @@ def _confirmation(e: GateEvidence, min_improvement: float) -> Decision:
                         f"confirmation ({e.confirmation}): Δ {e.confirm_delta or 0.0:+.4f}, "
                         f"p = {e.confirm_p:.4g} vs Holm level {e.confirm_level:.4g}")
     detail = (f"confirmed on its own: Δ {e.confirm_delta:+.4f}, p {e.confirm_p:.3g} < "
-              f"{e.confirm_level:.3g}")
+              f"{e.confirm_level:.3g} (H0: mean gain ≤ {min_improvement:g})")
+    if e.confirm_lower_bound is not None:
+        detail += f", mean gain ≥ {e.confirm_lower_bound:+.4f} (anytime bound at that level)"
+    latest = e.confirm_latest
+    if latest and latest.get("look") is not None and latest.get("n") is not None:
+        detail += f"; last look {latest['look']}: Δ {latest['mean']:+.4f} over {latest['n']}"
     if e.margin_from is not None:
         detail += f"; margin: moved from {e.margin_from:.4g} away from a cliff"
     if e.bound_from is not None:

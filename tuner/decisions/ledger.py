@@ -37,6 +37,9 @@ class LedgerRecord:
     incumbent: float | None = None  # the value every comparison of this decision was against
     popoto_default: float | None = None  # popoto's own default when the decision was taken
     certificate: dict | None = None  # for a constant not accepted: the bound on any gain
+    robustness: dict | None = None  # for an accepted value: robust or conditional, over worlds
+    confirmation_bank: dict | None = None  # the bank claim it was confirmed on (banks.py)
+    replication: dict | None = None  # accepted: re-tested alone on the replication bank
 
     @property
     def accepted(self) -> bool:
@@ -93,8 +96,32 @@ class Ledger:
     def run(self) -> dict | None:
         return self.study.user_attrs.get("run")
 
+    def set_profile(self, profile: dict) -> None:
+        """The deployment profile every decision here was taken under (``Profile.to_dict``:
+        family weights and world knobs; empty tables for the default profile)."""
+        self.study.set_user_attr("profile", profile)
+
+    def profile(self) -> dict | None:
+        """The header's profile; None for a ledger written before profiles (the default)."""
+        return self.study.user_attrs.get("profile")
+
     def joint(self) -> dict | None:
         return self.study.user_attrs.get("joint")
+
+    def set_banks(self, banks: dict) -> None:
+        """The banks a run claimed (confirmation, replication) and the run they belong to, kept
+        before anything is confirmed on them: a resumed run finds and keeps its own claims.
+        Every run's claims are also appended to ``bank_history``."""
+        history = list(self.study.user_attrs.get("bank_history", []))
+        history.append(banks)
+        self.study.set_user_attr("banks", banks)
+        self.study.set_user_attr("bank_history", history)
+
+    def banks(self) -> dict | None:
+        return self.study.user_attrs.get("banks")
+
+    def bank_history(self) -> list[dict]:
+        return list(self.study.user_attrs.get("bank_history", []))
 
 
 def find_ledgers(storage: str) -> list[str]:

@@ -11,7 +11,13 @@ pick a value:
 3. Edges: when the best sits within 2% of a search edge, the best value inside the range that
    still beats the incumbent on train is proposed instead, and the edge is named (the range
    needs a look); only when there is none is the proposal refused "at bound".
-4. Train-side refusals (collapsed, train regression, at a search edge, cliff) end here.
+4. Plateaus: when the winning region on train is a plateau (values 10% of the range away score
+   within ``PLATEAU_TOLERANCE`` of the best and beat the incumbent), its ends are found on the
+   whole train pool (walked in steps of 10% of the range, each end refined by bisection) and
+   its middle is proposed instead of the value the study happened to find, often next to a
+   step edge that our worlds' discrete levels put there ("plateau middle"). Robustness then
+   tests the edge (``robustness.py``).
+5. Train-side refusals (collapsed, train regression, at a search edge, cliff) end here.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ CLIFF_DROP = 0.15
 PROBE_FRACTION = 0.10
 MARGIN_STEPS = 3
 CLIFF_SCENARIOS = 20  # per family: a drop of 0.15 stands out on 20 paired scenarios
+# Values within this of the best on the whole train pool are as good as it: well below the
+# smallest gain worth a patch (0.005), above what a step-like constant's ties differ by (0).
+PLATEAU_TOLERANCE = 0.002
+PLATEAU_REFINE = 3  # bisections per plateau end: its ends to 10% / 2**3 of the range
 
 Progress = Callable[[str], None]
 
@@ -57,6 +67,18 @@ class Proposal:
     evidence: GateEvidence | None = None
     refusal: Decision | None = None
     train: FamilyScorer | None = None
+    plateau: dict = field(default_factory=dict)  # set when the plateau's middle was proposed
+
+    @property
+    def rule(self) -> str:
+        """Which rule chose the value, for the decision's summary."""
+        if self.margin_from is not None:
+            return "margin from a cliff"
+        if self.plateau:
+            return "plateau middle"
+        if self.bound_from is not None:
+            return "best inside the search range"
+        return "best on train"
 
     @property
     def families(self) -> list[str]:
@@ -163,9 +185,14 @@ def propose(study: optuna.Study, constant: Constant, *, bank: BankSpec,
         if inside is not None:
             bound_from, value = value, inside
             candidates.append({"value": inside, "train": train(inside), "inside": True})
-    say("probing for cliffs on train")
     probe = FamilyScorer(constant, {f: pool[:CLIFF_SCENARIOS] for f, pool in train.pools.items()},
                          incumbent)
+    plateau = find_plateau(constant, value, train, probe, default)
+    if plateau:
+        say(f"plateau on train [{plateau['low']:.4g}, {plateau['high']:.4g}]: its middle")
+        value = plateau["middle"]
+        candidates.append({"value": value, "train": train(value), "plateau": True})
+    say("probing for cliffs on train")
     cliff, margin_from = find_cliff(constant, value, probe), None
     if cliff is not None:
         shifted = shift_from_cliff(constant, value, cliff, probe, default)
@@ -186,7 +213,75 @@ def propose(study: optuna.Study, constant: Constant, *, bank: BankSpec,
                "scenarios": CLIFF_SCENARIOS},
         margin_from=margin_from, bound_from=bound_from,
         train_family_deltas={f: by_value[f] - by_default[f] for f in families},
-        evidence=evidence, refusal=train_refusal(evidence), train=train)
+        evidence=evidence, refusal=train_refusal(evidence), train=train, plateau=plateau)
+
+
+def _to_axis(constant: Constant, value: float) -> float:
+    return math.log(value) if constant.log else value
+
+
+def _from_axis(constant: Constant, x: float) -> float:
+    value = math.exp(x) if constant.log else x
+    value = min(max(value, constant.search_low), constant.search_high)
+    return float(round(value)) if constant.is_int else value
+
+
+def _walk(constant: Constant, value: float, point: float, on: Callable[[float], bool],
+          probes: dict) -> tuple[float, float | None]:
+    """From ``value`` through ``point`` outward, 10% of the range a step, while on the plateau:
+    (the last value on it, the first off it, or None at the search edge)."""
+    side, inside, current = (1 if point > value else -1), value, point
+    while on(current):
+        probes[current] = True
+        inside = current
+        nxt = [p for p in probe_points(constant, current) if (p - current) * side > 0]
+        if not nxt:
+            return inside, None
+        current = nxt[0]
+    return inside, current
+
+
+def find_plateau(constant: Constant, value: float, train: FamilyScorer, probe: FamilyScorer,
+                 default: float) -> dict:
+    """The plateau around ``value`` and its middle, or {} when the winning region is no plateau.
+
+    A value is on the plateau when it scores within ``PLATEAU_TOLERANCE`` of ``value`` on the
+    whole train pool and beats the incumbent there. Cheap first: unless a cliff probe (10% of
+    the range away, first 20 train scenarios) is within the tolerance of the value, there is no
+    plateau and nothing more is scored, so a peaked response costs only the cliff probes it
+    needs anyway. Otherwise a flat side is walked outward and both ends are refined.
+    """
+    best, base = train(value), train(default)
+
+    def on(v: float) -> bool:
+        score = train(v)
+        return best - score <= PLATEAU_TOLERANCE and score > base
+
+    here = probe(value)
+    sides = [(p, abs(here - probe(p)) <= PLATEAU_TOLERANCE)
+             for p in probe_points(constant, value)]
+    if not any(flat for _, flat in sides):
+        return {}
+    ends, probes = [], {}
+    for point, flat in sides:
+        inside, outside = _walk(constant, value, point, on, probes) if flat else (value, point)
+        if outside is not None:
+            for _ in range(PLATEAU_REFINE):
+                mid = _from_axis(constant, 0.5 * (_to_axis(constant, inside)
+                                                  + _to_axis(constant, outside)))
+                if mid in (inside, outside):
+                    break
+                inside, outside = (mid, outside) if on(mid) else (inside, mid)
+        ends.append(inside)
+    low, high = min([value, *ends]), max([value, *ends])
+    if low == high:
+        return {}
+    middle = _from_axis(constant, 0.5 * (_to_axis(constant, low) + _to_axis(constant, high)))
+    if middle == value or not on(middle):
+        return {}
+    return {"from": value, "low": low, "high": high, "middle": middle,
+            "tolerance": PLATEAU_TOLERANCE, "train_best": best, "train_middle": train(middle),
+            "walked": sorted(probes)}
 
 
 def choose_inside(done: list[optuna.trial.FrozenTrial], constant: Constant,

@@ -2,27 +2,21 @@
 
 A candidate and its reference are compared on nested prefixes of fixed pools (one per family,
 in seed order, fixed before any data): look 1 uses ``FIRST_LOOK`` scenarios per family, each
-later look doubles the total. From look 2 on, the new scenarios go to families in proportion to
-the root-mean-square delta seen so far (Neyman allocation): a family where the value changes
-nothing gets no more, a noisy one gets more, so a clear effect in one family is not drowned by
-noise in the others. The allocation depends only on the deltas' sizes, never on their signs,
-so the sign-flip test stays exact at every look.
+later look ``LOOK_GROWTH`` times as many, every family the same number (each look's rounds are
+then "one scenario of every family", the unit the betting tests of ``betting.py`` consume).
 
-Each look is judged at its own, fixed share of the level (``power.look_weights``): stopping
-early, for efficacy or futility, never costs validity (looks that do not happen never reject).
+The tests are anytime-valid (``betting.py``): a look may be taken whenever, stopping early for
+efficacy or futility costs nothing, and no share of the level is set aside per look.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from scenarios import ScenarioSeed
 from tuner.decisions.comparison import PairedComparison
-from tuner.decisions.power import FIRST_LOOK, look_sizes, look_weights
+from tuner.decisions.power import FIRST_LOOK, LOOK_GROWTH, look_sizes
 
 Compare = Callable[[Mapping[str, Sequence[ScenarioSeed]], float], PairedComparison]
 Prefix = Callable[[str, int], list[ScenarioSeed]]
@@ -40,58 +34,32 @@ class SeedPool:
 
 @dataclass
 class LookRecord:
-    """One look: scenarios per family, what it found, the share of the level it is judged at."""
+    """One look: scenarios per family and what it found."""
 
     index: int
     sizes: dict[str, int]
     comparison: PairedComparison
-    weight: float
+    p_value: float = 1.0  # the stage's anytime p-value at this look (H0: mean <= the bar)
 
     def to_dict(self) -> dict:
         c = self.comparison
-        return {"look": self.index, "sizes": self.sizes, "weight": self.weight, "mean": c.mean,
-                "p_value": c.p_value, "ci_low": c.ci_low, "ci_high": c.ci_high, "n": c.n,
-                "n_nonzero": c.n_nonzero,
-                "families": {f: fc.mean for f, fc in c.families.items()}}
-
-
-def neyman_sizes(total: int, previous: Mapping[str, int], rms: Mapping[str, float],
-                 capacity: int) -> dict[str, int]:
-    """Split ``total`` scenarios over families in proportion to ``rms``, never below the
-    previous look's size nor above the pool; what a full family cannot take goes elsewhere."""
-    sizes = dict(previous)
-    for _ in range(len(sizes) + 1):
-        open_families = [f for f in sizes if sizes[f] < capacity and rms.get(f, 0.0) > 0]
-        left = total - sum(sizes.values())
-        if left <= 0 or not open_families:
-            break
-        spread = sum(rms[f] for f in open_families)
-        for f in open_families:
-            sizes[f] = min(capacity, sizes[f] + math.ceil(left * rms[f] / spread))
-    return sizes
-
-
-def root_mean_square(comparison: PairedComparison) -> dict[str, float]:
-    """Per family, sqrt(mean delta**2): the delta's size with its sign ignored."""
-    out = {}
-    for family, fc in comparison.families.items():
-        values = np.fromiter(fc.deltas.values(), dtype=float)
-        out[family] = float(np.sqrt(np.mean(values ** 2))) if values.size else 0.0
-    return out
+        return {"look": self.index, "sizes": self.sizes, "mean": c.mean,
+                "p_value": self.p_value, "n": c.n, "n_nonzero": c.n_nonzero,
+                "families": {f: fc.mean for f, fc in c.families.items()},
+                "errors": c.errors.to_dict()}
 
 
 class SequentialComparison:
     """The looks of one candidate against its reference, run on demand.
 
-    Each look evaluates only its new scenarios (earlier ones are memoised). ``weights`` are
-    fixed by the pool's capacity before any data, one per planned look, summing to 1.
+    Each look evaluates only its new scenarios (earlier ones are memoised). The look sizes are
+    fixed by the pool's capacity before any data.
     """
 
-    def __init__(self, pool: SeedPool, compare: Compare, *, level: float,
+    def __init__(self, pool: SeedPool, compare: Compare, *, level: float = 1.0,
                  first: int = FIRST_LOOK) -> None:
         self.pool, self.compare, self.level = pool, compare, level
-        self.per_family = look_sizes(pool.capacity, first=first)
-        self.weights = look_weights(self.per_family)
+        self.per_family = look_sizes(pool.capacity, first=first, growth=LOOK_GROWTH)
         self.records: list[LookRecord] = []
 
     @property
@@ -110,21 +78,16 @@ class SequentialComparison:
         return bool(self.records) and self._next_sizes() == self.records[-1].sizes
 
     def _next_sizes(self) -> dict[str, int]:
-        index = len(self.records)
-        if index == 0:
-            return {f: min(self.per_family[0], self.pool.capacity) for f in self.pool.families}
-        previous = self.records[-1]
-        total = self.per_family[index] * len(self.pool.families)
-        return neyman_sizes(total, previous.sizes, root_mean_square(previous.comparison),
-                            self.pool.capacity)
+        index = min(len(self.records), self.planned - 1)
+        n = min(self.per_family[index], self.pool.capacity)
+        return {f: n for f in self.pool.families}
 
     def next_look(self) -> LookRecord:
         """Take the next planned look and record it."""
         index = len(self.records)
         sizes = self._next_sizes()
         seeds = {f: self.pool.prefix(f, sizes[f]) for f in self.pool.families}
-        weight = self.weights[index]
-        record = LookRecord(index + 1, sizes, self.compare(seeds, weight * self.level), weight)
+        record = LookRecord(index + 1, sizes, self.compare(seeds, self.level))
         self.records.append(record)
         return record
 

@@ -3,34 +3,39 @@
 A proposal chosen on train seeds is *screened* on the held-out pool of the decision bank: a
 sequential paired test against the incumbent at ``screen_alpha`` (a filter: a false pass costs a
 confirmation, never an accept). Only values that pass reach the confirmation bank, where alpha
-is spent (``confirmation.py``). Both stages apply the same rules to every look:
+is spent (``confirmation.py``). Every test is a test of the **mean**, valid for any distribution
+of per-scenario deltas in [-1, 1] and at any look (``betting.py``):
 
-- **harm**: a family whose loss is significantly beyond the no-harm margin stops the value
-  (non-inferiority, ``comparison.FamilyComparison.harms``);
-- **admissible**: a look may accept only if its gain reaches ``min_improvement``, no family is
-  harmed, and its test can reach its level at all (``stats.smallest_p``: with k changed
-  scenarios an exact sign-flip test never goes below 2 ** -k);
-- **futile**: stop looking once even the optimistic 90% bound of the gain is below
-  ``min_improvement``, or, from the second look on, the estimate is not above 0 (non-binding:
-  the value keeps its alpha share; a real +0.015 with SE 0.007 at look 2 stops 2% of the time).
+- **gain**: H0 "weighted mean delta <= min_improvement" rejected (``efficacy_p``), so a value
+  that gains a little almost everywhere and loses a lot rarely is judged by its mean;
+- **no harm shown** (non-inferiority the right way round): every family the value reaches must
+  show its mean delta above ``-harm_margin`` at ``harm_alpha`` (its anytime lower bound clears
+  the margin). An intersection-union test: each family at the full level, no split;
+- **no one-sided crashes**: a look where one side raised in scenarios the other did not cannot
+  accept (a crash scores 0 and would fake a gain);
+- **futile** (non-binding, so it costs nothing): stop once the anytime 90% upper bound of the
+  gain is below ``min_improvement``, or from look 2 on the estimate is not above 0, or a family's
+  loss beyond the margin is proven.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
-from tuner.decisions.certificate import upper_bound
+from tuner.decisions import betting
 from tuner.decisions.gate import significant
 from tuner.decisions.sequential import LookRecord, SequentialComparison
-from tuner.decisions.stats import resamples_for, smallest_p
 from tuner.defaults import (
+    DEFAULT_ALPHA,
     DEFAULT_HARM_MARGIN,
     DEFAULT_MIN_IMPROVEMENT,
     DEFAULT_SCREEN_ALPHA,
 )
 
-FUTILITY_LEVEL = 0.10  # stop when the 90% upper bound of the gain is below min_improvement
-HARM_ALPHA = 0.05  # split over a value's families; a wrong block costs power, never an accept
+FUTILITY_LEVEL = 0.10  # stop when the anytime 90% upper bound of the gain is below the bar
+HARM_ALPHA = DEFAULT_ALPHA  # each family's no-harm bound; a wrong block costs power only
+SCENARIO_ERRORS = "scenario errors"
 
 
 @dataclass(frozen=True)
@@ -48,11 +53,12 @@ class StageResult:
 
     stage: str  # "screen" or "confirmation"
     passed: bool
-    outcome: str  # passed, family regression, futile, not significant, test floor, ...
+    outcome: str  # passed, confirmed, family regression, futile, not significant, ...
     level: float  # the stage's level (screen alpha; confirmation: alpha / m at the start)
     looks: list[dict] = field(default_factory=list)
     planned_looks: int = 0
-    regressions: dict[str, float] = field(default_factory=dict)
+    regressions: dict[str, float] = field(default_factory=dict)  # proven losses
+    unproven: dict[str, float] = field(default_factory=dict)  # no harm not shown yet
     mean: float = 0.0
     p_value: float = 1.0
     ci_low: float = 0.0
@@ -61,36 +67,57 @@ class StageResult:
     families: dict[str, float] = field(default_factory=dict)
     accepted_at: int | None = None
     accepted_level: float | None = None  # the level the accepting look cleared
+    lower_bound: float | None = None  # anytime lower bound of the mean at the accepting level
+    latest: dict = field(default_factory=dict)  # the last look taken, beside the deciding one
+    errors: dict = field(default_factory=dict)  # one-sided scenario errors at the last look
     detail: str = ""
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
-
         return asdict(self)
 
 
+def efficacy_p(look: LookRecord, rules: StageRules, design_level: float) -> float:
+    """Anytime p-value of H0: weighted mean delta <= min_improvement at this look."""
+    return betting.p_value(look.comparison.rounds, rules.min_improvement,
+                           design_level=design_level)
+
+
 def harmed(look: LookRecord, rules: StageRules) -> dict[str, float]:
+    """Families whose loss beyond the margin is proven (a reason to stop, never to accept)."""
     return look.comparison.regressions(margin=rules.harm_margin, alpha=rules.harm_alpha)
 
 
-def reachable(look: LookRecord, level: float) -> bool:
-    """Can this look's test go below ``level`` at all? (no floor above the level)"""
-    comparison = look.comparison
-    return smallest_p(comparison.n_nonzero, resamples_for(level)) < level
+def unproven(look: LookRecord, rules: StageRules) -> dict[str, float]:
+    """Families where no harm beyond the margin is not shown yet (they block an accept)."""
+    return look.comparison.not_shown_harmless(margin=rules.harm_margin, alpha=rules.harm_alpha)
 
 
 def admissible(look: LookRecord, rules: StageRules) -> bool:
-    """Everything but the p-value: enough gain and no family harmed beyond the margin."""
-    return look.comparison.mean >= rules.min_improvement and not harmed(look, rules)
+    """Everything but the gain: no harm shown absent in every family, no one-sided crash."""
+    return not look.comparison.errors and not unproven(look, rules)
+
+
+Efficacy = Callable[[LookRecord, StageRules, float], float]
+"""A look's p-value of "no gain worth a patch": ``efficacy_p`` in production; a simulation's
+positive control injects a broken one to show that the checks catch it."""
+
+
+def judge(look: LookRecord, rules: StageRules, level: float, design_level: float,
+          efficacy: Efficacy = efficacy_p) -> bool:
+    """Record the look's p-value; may it accept at ``level``?"""
+    look.p_value = efficacy(look, rules, design_level)
+    return significant(look.p_value, level) and admissible(look, rules)
 
 
 def futility(look: LookRecord, rules: StageRules) -> str | None:
-    """A reason to stop looking at this value, or None to go on."""
-    regressions = harmed(look, rules)
-    if regressions:
+    """A reason to stop looking at this value, or None to go on (non-binding)."""
+    if look.comparison.errors:
+        return SCENARIO_ERRORS
+    if harmed(look, rules):
         return "family regression"
-    bound, _ = upper_bound(look.comparison, FUTILITY_LEVEL)
-    if bound < rules.min_improvement or (look.index >= 2 and look.comparison.mean <= 0):
+    above = betting.p_value(-look.comparison.rounds, -rules.min_improvement,
+                            design_level=FUTILITY_LEVEL)
+    if above < FUTILITY_LEVEL or (look.index >= 2 and look.comparison.mean <= 0):
         return "futile"
     return None
 
@@ -98,53 +125,72 @@ def futility(look: LookRecord, rules: StageRules) -> str | None:
 def stage_result(stage: str, test: SequentialComparison, *, passed: bool, outcome: str,
                  level: float, rules: StageRules, accepted_at: int | None = None,
                  accepted_level: float | None = None, detail: str = "") -> StageResult:
-    """Summarise a stage from its looks (the accepting look, else the last one)."""
+    """Summarise a stage from its looks: the accepting look (else the last) and the last.
+
+    The interval shown is the anytime 95% interval, valid at the look the stage stopped on
+    whatever made it stop; an accepted value also carries its lower bound at the level it
+    cleared, the figure a reviewer can quote ("the mean gain is at least ...").
+    """
     looks = test.records
     chosen = next((r for r in looks if r.index == accepted_at), looks[-1] if looks else None)
     result = StageResult(stage=stage, passed=passed, outcome=outcome, level=level,
                          looks=test.looks_summary(), planned_looks=test.planned,
                          accepted_at=accepted_at, accepted_level=accepted_level,
                          detail=detail)
-    if chosen is not None:
-        c = chosen.comparison
-        result.mean, result.p_value, result.ci_low, result.ci_high, result.n = (
-            c.mean, c.p_value, c.ci_low, c.ci_high, c.n)
-        result.families = {f: fc.mean for f, fc in c.families.items()}
-        result.regressions = harmed(chosen, rules)
+    if chosen is None:
+        return result
+    c = chosen.comparison
+    result.mean, result.p_value, result.ci_low, result.ci_high, result.n = (
+        c.mean, chosen.p_value, c.ci_low, c.ci_high, c.n)
+    result.families = {f: fc.mean for f, fc in c.families.items()}
+    result.regressions = harmed(chosen, rules)
+    result.unproven = unproven(chosen, rules)
+    if accepted_level is not None:
+        result.lower_bound = betting.lower_bound(c.rounds, level=accepted_level)
+    last = looks[-1].comparison
+    result.latest = {"look": looks[-1].index, "mean": last.mean, "ci_low": last.ci_low,
+                     "ci_high": last.ci_high, "n": last.n}
+    result.errors = last.errors.to_dict() if last.errors else {}
     return result
 
 
 def run_screen(test: SequentialComparison, *, alpha: float = DEFAULT_SCREEN_ALPHA,
-               rules: StageRules = StageRules()) -> StageResult:
+               rules: StageRules = StageRules(), efficacy: Efficacy = efficacy_p
+               ) -> StageResult:
     """Look until the value passes, is harmful, is futile, or the pool is used up."""
     stop = None
     while not test.done and stop is None:
         look = test.next_look()
-        level = look.weight * alpha
-        if significant(look.comparison.p_value, level) and admissible(look, rules):
+        if judge(look, rules, alpha, alpha, efficacy):
             return stage_result("screen", test, passed=True, outcome="passed", level=alpha,
-                                rules=rules, accepted_at=look.index, accepted_level=level)
+                                rules=rules, accepted_at=look.index, accepted_level=alpha)
         stop = futility(look, rules)
     last = test.last
     assert last is not None
     if stop is None:
-        level = last.weight * alpha
-        stop = "not significant" if reachable(last, level) else "test floor"
+        stop = "not significant"
         if last.comparison.mean < rules.min_improvement:
             stop = "no validation improvement"
+        elif unproven(last, rules):
+            stop = "harm not ruled out"
     return stage_result("screen", test, passed=False, outcome=stop, level=alpha, rules=rules,
                         detail=_detail(stop, last, alpha, rules))
 
 
-def _detail(outcome: str, look: LookRecord, alpha: float, rules: StageRules) -> str:
+def _detail(outcome: str, look: LookRecord, level: float, rules: StageRules) -> str:
     c = look.comparison
-    level = look.weight * alpha
-    if outcome == "test floor":
-        return (f"only {c.n_nonzero} of {c.n} scenarios changed: the sign-flip test cannot go "
-                f"below {smallest_p(c.n_nonzero):.3g}, above its level {level:.3g}")
+    if outcome == SCENARIO_ERRORS:
+        e = c.errors
+        label, error = next(iter({**e.candidate, **e.incumbent}.items()))
+        return (f"scenarios raised on one side only: {len(e.candidate)} under the value, "
+                f"{len(e.incumbent)} under the incumbent (first: {label}: {error})")
     if outcome == "family regression":
         worst = harmed(look, rules)
         return "loses beyond the margin " + f"{rules.harm_margin:g} in " + ", ".join(
             f"{f} {d:+.4f}" for f, d in sorted(worst.items()))
-    return (f"Δ {c.mean:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}], p {c.p_value:.3g} "
-            f"at look {look.index} (level {level:.3g}) over {c.n} scenarios")
+    if outcome == "harm not ruled out":
+        return ("no loss beyond the margin " + f"{rules.harm_margin:g} shown absent in " +
+                ", ".join(f"{f} ({d:+.4f})" for f, d in sorted(unproven(look, rules).items())))
+    return (f"Δ {c.mean:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}], p {look.p_value:.3g} "
+            f"(H0: mean ≤ {rules.min_improvement:g}) at look {look.index} (level {level:.3g}) "
+            f"over {c.n} scenarios")

@@ -1,4 +1,10 @@
-"""Paired statistics the gate trusts: a sign-flip test that holds on ties, a CI for display.
+"""The sign-flip test: exact for "no effect at all", kept for guard checks and comparisons.
+
+Decisions no longer use it (``betting.py`` tests the *mean*, valid for skewed and sparse
+deltas; the sign-flip null is only "deltas symmetric about 0"). It stays for what it is right
+for: showing that a guard's world separates keeping from admitting (tests/test_family_guards.py),
+the legacy comparison in ``benchmarks/bench_power.py``, and the mutation check's
+"mean test replaced by the sign-flip test".
 
 Why a sign-flip permutation test: under "no effect" each paired delta is as likely to be +d as
 −d, whatever its size. Flipping signs is exact for that null, needs no normality, and treats

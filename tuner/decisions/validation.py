@@ -3,8 +3,9 @@
 1. **Propose** on train (``proposal.py``): one value, or a train-side refusal.
 2. **Screen** on the decision bank's held-out pool: a sequential paired test against the
    incumbent (``stages.run_screen``), which stops as soon as the answer is clear.
-3. **Confirm** on the confirmation bank, a bank no search or screen touched: the value alone
-   against the incumbent, Holm over every value confirmed together (``confirmation.py``).
+3. **Confirm** on the confirmation bank, a bank no search or screen touched and no earlier run
+   spent (claimed fresh from the storage's bank registry, ``tuner.studies.banks``): the value
+   alone against the incumbent, Holm over every value confirmed together (``confirmation.py``).
 4. **Gate** (``gate.decide``) on the evidence; a value not accepted gets a **certificate**
    (``certificate.py``): how much better any value looked at could be than the incumbent.
 
@@ -27,7 +28,6 @@ from tuner.decisions.gate import Decision, GateEvidence, decide
 from tuner.decisions.proposal import CLIFF_DROP, Proposal, propose
 from tuner.decisions.sequential import SeedPool, SequentialComparison
 from tuner.decisions.stages import StageResult, StageRules, run_screen
-from tuner.decisions.stats import resamples_for, smallest_p
 from tuner.defaults import (
     CONFIRMATION_BASE_SEED,
     CONFIRMATION_SIZE,
@@ -38,6 +38,7 @@ from tuner.defaults import (
     DEFAULT_TOP,
 )
 from tuner.evaluation.engine import BankSpec
+from tuner.studies.banks import BankClaim, BankRegistry
 from tuner.studies.contract import contract_text
 from tuner.studies.objective import grid_values
 
@@ -70,12 +71,16 @@ class ValidationResult:
     screen: StageResult | None = None
     confirmation: StageResult | None = None
     certificate: Certificate | None = None
+    banks: dict | None = None  # the bank claim(s) it was confirmed on (tuner.studies.banks)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["decision"] = self.decision.to_dict()
         data["evidence"] = self.evidence.to_dict()
         data["certificate"] = self.certificate.to_dict() if self.certificate else None
+        data["validation"] = self.validation.to_dict() if self.validation else None
+        if data["validation"] and self.screen is not None:  # the screen's test, not a display p
+            data["validation"]["p_value"] = self.screen.p_value
         return data
 
 
@@ -113,15 +118,16 @@ def certificate_for(proposal: Proposal, bank: BankSpec, held_out: list, *, certi
                     confidence: float, target: float) -> Certificate:
     """Bound every value looked at: the fixed grid on the train pool, the proposal held out."""
     constant = proposal.constant
-    if proposal.collapsed:  # every trial's paired deltas were exactly 0: nothing to bound
-        return certify(constant, proposal.default, [], [], certificates=certificates,
-                       confidence=confidence, target=target, collapsed=True)
     train = proposal.train or FamilyScorer(
         constant, {f: bank.pools(f)[0] for f in constant.reached_families}, proposal.incumbent)
     grid = [(v, train.compare(v, proposal.default)) for v in grid_values(constant)
             if v != proposal.default]
+    # A collapsed study changed no score: its grid is bounded all the same, by what the
+    # scenarios not seen could do (never 0). The count per constant is fixed: grid + proposal.
     return certify(constant, proposal.default, grid, held_out, certificates=certificates,
-                   confidence=confidence, target=target, collapsed=proposal.collapsed)
+                   confidence=confidence, target=target, collapsed=proposal.collapsed,
+                   values_each=len([v for v in grid_values(constant)
+                                    if v != proposal.default]) + 1)
 
 
 def held_out_evidence(test: SequentialComparison | None) -> list:
@@ -137,29 +143,27 @@ def evidence_of(proposal: Proposal, screened: StageResult | None,
     base = proposal.evidence or GateEvidence(collapsed=proposal.collapsed, train_delta=0.0)
     if screened is None:
         return base
-    look = _deciding_look(screened)
     fields: dict = {
         "validated": True, "validation_delta": screened.mean, "ci_low": screened.ci_low,
         "ci_high": screened.ci_high, "p_value": screened.p_value,
-        "alpha": look["weight"] * screened.level if look else screened.level,
+        "alpha": screened.accepted_level if screened.accepted_level is not None
+        else screened.level,
         "regressions": screened.regressions, "screen": screened.outcome,
-        "floor": smallest_p(look["n_nonzero"], resamples_for(look["weight"] * screened.level))
-        if look else 1.0,
+        "unproven": screened.unproven if not screened.passed else {},
+        "errors": screened.errors,
     }
     if confirmed is not None:
-        clook = _deciding_look(confirmed)
         fields.update({
             "confirmation": confirmed.outcome, "confirm_delta": confirmed.mean,
             "confirm_p": confirmed.p_value,
             "confirm_level": confirmed.accepted_level if confirmed.accepted_level is not None
-            else (clook["weight"] * confirmed.level if clook else confirmed.level),
-            "confirm_regressions": confirmed.regressions})
+            else confirmed.level,
+            "confirm_lower_bound": confirmed.lower_bound,
+            "confirm_latest": confirmed.latest,
+            "confirm_regressions": confirmed.regressions,
+            "confirm_unproven": confirmed.unproven if not confirmed.passed else {},
+            "confirm_errors": confirmed.errors})
     return GateEvidence(**{**base.to_dict(), **fields})
-
-
-def _deciding_look(stage: StageResult) -> dict | None:
-    index = stage.accepted_at or (stage.looks[-1]["look"] if stage.looks else None)
-    return next((look for look in stage.looks if look["look"] == index), None)
 
 
 def deciding_comparison(test: SequentialComparison | None,
@@ -198,10 +202,17 @@ def validate_study(
     min_improvement: float = DEFAULT_MIN_IMPROVEMENT, alpha: float = DEFAULT_ALPHA,
     screen_alpha: float = DEFAULT_SCREEN_ALPHA, rules: StageRules | None = None,
     confidence: float = DEFAULT_CERTIFICATE_CONFIDENCE, progress: Progress | None = None,
+    confirm_size: int = CONFIRMATION_SIZE, reuse_bank: bool = False,
+    command: str = "validate",
 ) -> ValidationResult:
-    """Propose, screen, confirm (Holm over one) and gate one constant; certify it if refused."""
+    """Propose, screen, confirm (Holm over one) and gate one constant; certify it if refused.
+
+    The confirmation bank is claimed from the study storage's bank registry when a value
+    reaches it: a fresh one of ``confirm_size`` per family, or ``confirmation``'s base seed,
+    refused (``banks.BankSpentError``) when already spent unless ``reuse_bank``.
+    """
     bank = bank or BankSpec()
-    confirmation = confirmation or DEFAULT_CONFIRMATION
+    claim = None
     rules = rules or StageRules(min_improvement=min_improvement)
     proposal = propose(study, constant, bank=bank, incumbent=incumbent or {}, top=top,
                        progress=progress)
@@ -210,8 +221,14 @@ def validate_study(
         screened, test = screen(proposal, bank, alpha=screen_alpha, rules=rules,
                                 progress=progress)
         if screened.passed:
+            claim = claim_confirmation(study, confirmation, reuse=reuse_bank, command=command,
+                                       avoid={bank.base_seed},
+                                       run={"constants": [constant.name], "value":
+                                            proposal.value, "alpha": alpha, "bank": bank.tag})
+            confirmation = BankSpec(size=confirmation.size if confirmation else confirm_size,
+                                    base_seed=claim.base_seed)
             if progress:
-                progress("confirming on the confirmation bank")
+                progress(f"confirming on the confirmation bank {claim.text()}")
             candidate = Candidate(constant, proposal.value,  # type: ignore[arg-type]
                                   held_out_test(proposal, confirmation_pool(constant,
                                                                             confirmation)))
@@ -219,6 +236,8 @@ def validate_study(
                 constant.name]
     result = finish(proposal, screened, confirmed, None, min_improvement=min_improvement,
                     screen_test=test)
+    if claim is not None and confirmation is not None:
+        result.banks = {"confirmation": {**claim.to_dict(), "tag": confirmation.tag}}
     if not result.decision.accept:
         if progress:
             progress("certifying: bounding every value looked at")
@@ -227,6 +246,25 @@ def validate_study(
                                              confidence=confidence,
                                              target=2 * min_improvement)
     return result
+
+
+def claim_confirmation(study: optuna.Study, pinned: BankSpec | None, *, reuse: bool,
+                       command: str, avoid: set[int], run: dict | None = None) -> BankClaim:
+    """A confirmation bank claimed in the study's own storage: fresh, or ``pinned``'s seed."""
+    registry = BankRegistry(study._storage)
+    run = {"study": study.study_name, **(run or {})}
+    if pinned is None:
+        return registry.claim(purpose="confirmation", command=command, run=run, avoid=avoid)
+    return registry.claim_explicit(pinned.base_seed, purpose="confirmation", command=command,
+                                   run=run, reuse=reuse)
+
+
+def confirmation_bank_text(banks: dict | None) -> str:
+    """The bank a validation confirmed on, for its summary and note."""
+    claim = (banks or {}).get("confirmation")
+    if not claim:
+        return "none claimed (nothing reached confirmation)"
+    return BankClaim.from_dict(claim).text()
 
 
 def validation_note(result: ValidationResult) -> str:
@@ -246,6 +284,7 @@ def validation_note(result: ValidationResult) -> str:
                          f"[{stage.ci_low:+.4f}, {stage.ci_high:+.4f}], p {stage.p_value:.3g}, "
                          f"{stage.n} scenarios, {len(stage.looks)} of {stage.planned_looks} "
                          "looks |")
+    lines.append(f"| confirmation bank | {confirmation_bank_text(r.banks)} |")
     if r.certificate is not None:
         lines += ["", f"**Certificate:** {r.certificate.text()}"]
     return "\n".join(lines) + "\n"
@@ -256,6 +295,8 @@ def record_validation(study: optuna.Study, result: ValidationResult) -> None:
     from optuna_dashboard import save_note
 
     study.set_user_attr("validation", result.to_dict())
+    if result.banks:
+        study.set_user_attr("banks", result.banks)
     note = f"{validation_note(result)}\n\n{contract_text(study.user_attrs.get('contract'))}"
     save_note(study, note)
 

@@ -10,13 +10,14 @@ score the same pair twice.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from scenarios import ScenarioResult, ScenarioSeed, evaluate_scenario, split_bank
 from scenarios.runner import family_bank
 from tuner.catalog import Constant
+from tuner.catalog.profile import Profile, active_profile
 from tuner.defaults import (
     DEFAULT_BANK_SIZE,
     DEFAULT_BASE_SEED,
@@ -30,7 +31,7 @@ MEMO_LIMIT = 500_000
 
 ValuesKey = tuple[str, tuple[tuple[str, str, float], ...]]  # (popoto state, values)
 _MEMO: dict[tuple[ValuesKey, ScenarioSeed], ScenarioResult] = {}
-_POOL = None  # a tuner.evaluation.workers.WorkerPool while `--workers N > 1` is in force
+_POOL = None  # a WorkerPool while `--workers N > 1`, a ClusterPool while `--cluster ADDRESS`
 _CACHE = None  # a tuner.evaluation.result_cache.ResultCache while a command keeps results on disk
 _RUNS = [0]  # scenario runs on popoto in this process (memo and disk hits not counted)
 
@@ -57,12 +58,19 @@ def set_worker_pool(pool: object) -> object:
 
 @dataclass(frozen=True)
 class BankSpec:
-    """Which scenario bank a study draws from; part of a study's identity."""
+    """Which scenario bank a study draws from; part of a study's identity.
+
+    ``profile`` (``tuner.catalog.profile``) is the deployment's: its knob values set the world
+    every seed of the bank is drawn in, and its tag is part of the bank's. Not given, it is the
+    active profile of the running command (the default profile outside one), so a bank derived
+    anywhere in a run (a confirmation bank) is drawn in the same world.
+    """
 
     size: int = DEFAULT_BANK_SIZE
     base_seed: int = DEFAULT_BASE_SEED
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
     held_out: int = DEFAULT_HELD_OUT
+    profile: Profile = field(default_factory=active_profile)
 
     def pools(self, family: str) -> tuple[list[ScenarioSeed], list[ScenarioSeed]]:
         """(train, validation) seeds of ``family``; validation seeds never reach a study."""
@@ -81,24 +89,26 @@ class BankSpec:
         if n <= len(validation):
             return validation[:n]
         longer = family_bank(family, size=self.size + n - len(validation),
-                             base_seed=self.base_seed)
+                             base_seed=self.base_seed, knobs=self.profile.knob_pairs(family))
         return validation + longer[self.size:]
 
     def prefix(self, family: str, n: int) -> list[ScenarioSeed]:
         """The first ``n`` seeds of the whole bank (a confirmation bank is walked this way)."""
         size = max(2, min(n, self.size))
-        return family_bank(family, size=size, base_seed=self.base_seed)[:n]
+        return family_bank(family, size=size, base_seed=self.base_seed,
+                           knobs=self.profile.knob_pairs(family))[:n]
 
     def bank(self, family: str) -> list[ScenarioSeed]:
         """Every seed of ``family`` in this bank (the confirmation check uses them all)."""
-        return family_bank(family, size=self.size, base_seed=self.base_seed)
+        return family_bank(family, size=self.size, base_seed=self.base_seed,
+                           knobs=self.profile.knob_pairs(family))
 
     @property
     def tag(self) -> str:
         tag = f"b{self.base_seed}n{self.size}"
         if self.validation_fraction != DEFAULT_VALIDATION_FRACTION:
             tag += f"v{round(100 * self.validation_fraction)}"
-        return tag
+        return tag + self.profile.tag
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,10 @@ class TooFewDatabasesError(RedisUnavailableError):
     """``--workers N`` with ``--redis-url`` needs N databases besides db 0 and the parent's."""
 
 
+class NoClusterEngineError(RedisUnavailableError):
+    """``--cluster`` on an install without the cluster extra (Dask distributed)."""
+
+
 def default_workers() -> int:
     """``$TUNER_WORKERS``, else the number of CPUs this process may use."""
     env = os.environ.get("TUNER_WORKERS")
@@ -268,10 +272,27 @@ class WorkerPool:
 
 
 @contextmanager
-def worker_pool(workers: int, *, redis_url: str | None = None) -> Iterator[WorkerPool | None]:
-    """Install a pool of ``workers`` for ``evaluate_values`` (none for 1: run in-process)."""
+def worker_pool(workers: int, *, redis_url: str | None = None,
+                cluster: str | None = None) -> Iterator[object | None]:
+    """Install a pool of ``workers`` for ``evaluate_values`` (none for 1: run in-process).
+
+    With ``cluster`` (a Dask scheduler's address) evaluations go to that cluster's workers
+    instead and ``workers`` is not used: Dask places, steals and re-runs tasks itself
+    (``tuner.evaluation.cluster``, imported only here, so no engine loads without it).
+    """
     from tuner.evaluation import engine as evaluation
 
+    if cluster:
+        try:
+            from tuner.evaluation.cluster import cluster_pool
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in ("dask", "distributed"):
+                raise
+            raise NoClusterEngineError("--cluster needs the cluster extra: pip install -e "
+                                       "\".[cluster]\" (Dask distributed)") from None
+        with cluster_pool(cluster) as pool:
+            yield pool
+        return
     if workers <= 1:
         yield None
         return

@@ -2,9 +2,10 @@
 
 Pure text work (no storage, no popoto import): each accepted value is located where it lives
 (``tuner.export.sites``: a ``Defaults`` attribute in ``fields/constants.py``, or a default
-argument frozen into a signature), only that literal and its trailing comment are replaced (the
-comment by the evidence behind the change), and each touched file is diffed. Every other byte
-stays as it was, so the review is about numbers, not formatting.
+argument frozen into a signature), only that literal is replaced, the evidence behind the change
+goes on a comment line of its own above it, and each touched file is diffed. Every other byte
+stays as it was (the maintainers' own comment on the line included: it records why the value
+was chosen, and often names the tests that pin it), so the review is about numbers.
 
 A value that cannot be patched (an expression instead of a number, a parameter the source does
 not have, a module outside popoto) is listed with its file and line and does not block the rest.
@@ -16,10 +17,8 @@ from __future__ import annotations
 
 import ast
 import difflib
-import io
-import tokenize
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuner.decisions.ledger import LedgerRecord
@@ -86,6 +85,7 @@ class Export:
     changes: tuple[Change, ...]
     path: str  # fields/constants.py as the diff names it
     skipped: tuple[Skipped, ...] = ()
+    edited: dict = field(default_factory=dict)  # file (relative to the package) -> patched text
 
 
 def build_patch(
@@ -101,7 +101,7 @@ def build_patch(
 def build_export(
     records: Iterable[LedgerRecord], *, source_text: str, layout: str = "repo", today: str,
     source_name: str = "constants.py", arguments: Mapping[str, str] | None = None,
-    root: Path | None = None,
+    root: Path | None = None, notes: Mapping[str, str] | None = None,
 ) -> Export:
     """Edit a copy of each touched file for every accepted record, then diff the copies.
 
@@ -128,15 +128,15 @@ def build_export(
             continue
         for site in sites:
             edits.setdefault(site.file, []).append((site, record))
-    changes, diffs = [], []
+    changes, diffs, edited = [], [], {}
     for file, held in sorted(edits.items(), key=lambda kv: kv[0] != CONSTANTS_FILE):
         path = f"{PACKAGE_DIRS[layout]}/{file}"
-        made, diff = _edit_file(files.text(file), held, path, today)
+        made, diff, edited[file] = _edit_file(files.text(file), held, path, today)
         changes += made
         diffs.append(diff)
-    patch = _preamble(changes, skipped, today) + "".join(diffs) if changes else ""
+    patch = _preamble(changes, skipped, today, notes or {}) + "".join(diffs) if changes else ""
     return Export(patch=patch, changes=tuple(changes), path=LAYOUTS[layout],
-                  skipped=tuple(skipped))
+                  skipped=tuple(skipped), edited=edited)
 
 
 @dataclass
@@ -245,45 +245,51 @@ def _check_distinct_attrs(records: list[LedgerRecord]) -> None:
 
 
 def _edit_file(text: str, held: list[tuple[Site, LedgerRecord]], path: str,
-               today: str) -> tuple[list[Change], str]:
+               today: str) -> tuple[list[Change], str, str]:
+    """Change each literal and nothing else on its line; the evidence goes on a line of its
+    own above it, so the maintainers' comment (their reasons, the tests they name) stays."""
     lines = text.splitlines(keepends=True)
-    comments = _comment_columns(text)
-    new_lines = list(lines)
+    new_lines = [[line] for line in lines]
     changes = []
     for site, record in held:
         new = format_value(record, integer=isinstance(site.value, int))
         line = lines[site.line - 1]
         start, end = _char_col(line, site.col), _char_col(line, site.end_col)
-        new_lines[site.line - 1] = _replace_value(line, start, end, new,
-                                                  evidence_comment(record, today),
-                                                  comments.get(site.line))
+        old = line[start:end]
+        new_lines[site.line - 1][-1] = line[:start] + new + line[end:]
+        above = _first_of_continuation(lines, site.line - 1)  # a backslash joins no comment
+        new_lines[above].insert(-1 if above == site.line - 1 else 0, evidence_line(
+            lines[above], f"{old} -> {new}", evidence_comment(record, today)))
         attr = site.what.removeprefix("Defaults.")
-        changes.append(Change(record.constant, attr, line[start:end], new, site.line, path))
-    return changes, _unified_diff(lines, new_lines, path)
+        changes.append(Change(record.constant, attr, old, new, site.line, path))
+    patched = [line for group in new_lines for line in group]
+    return changes, _unified_diff(lines, patched, path), "".join(patched)
 
 
-def _comment_columns(source_text: str) -> dict[int, int]:
-    """Line number -> character column of the comment on that line (tokenizer-exact)."""
-    tokens = tokenize.generate_tokens(io.StringIO(source_text).readline)
-    return {tok.start[0]: tok.start[1] for tok in tokens if tok.type == tokenize.COMMENT}
+def _first_of_continuation(lines: list[str], index: int) -> int:
+    """The first physical line of a backslash-continued line (``X = \\`` / ``0.5``)."""
+    while index > 0 and lines[index - 1].rstrip("\r\n").endswith("\\"):
+        index -= 1
+    return index
+
+
+def evidence_line(line: str, change: str, comment: str) -> str:
+    """``    # tuner 2026-12-06: 0.6 -> 0.45, train ...``: the line's indentation, its line end.
+
+    A comment line is valid anywhere a statement or a bracketed argument list may continue,
+    so it can stand above an attribute and above a default argument in a signature alike.
+    """
+    body = line.rstrip("\r\n")
+    eol = line[len(body):] or "\n"
+    indent = body[:len(body) - len(body.lstrip())]
+    text = comment.removeprefix("# ")
+    head, _, rest = text.partition(": ")
+    return f"{indent}# {head}: {change}, {rest}{eol}" if rest else f"{indent}# {text}{eol}"
 
 
 def _char_col(line: str, byte_col: int) -> int:
     """ast columns count UTF-8 bytes; strings index characters."""
     return len(line.encode("utf-8")[:byte_col].decode("utf-8"))
-
-
-def _replace_value(
-    line: str, start: int, end: int, new: str, comment: str, comment_col: int | None,
-) -> str:
-    """Swap the literal and the trailing comment, keeping indentation, spacing and line end."""
-    body = line.rstrip("\r\n")
-    eol = line[len(body):]
-    if comment_col is not None and comment_col >= end:
-        between = body[end:comment_col]
-    else:
-        between = body[end:].rstrip() + "  "
-    return body[:start] + new + between + comment + eol
 
 
 def format_value(record: LedgerRecord, *, integer: bool) -> str:
@@ -324,11 +330,16 @@ def _delta(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
 
 
-def _preamble(changes: list[Change], skipped: list[Skipped], today: str) -> str:
-    """Free text before the diff; ``git apply`` and ``patch`` both skip it."""
+def _preamble(changes: list[Change], skipped: list[Skipped], today: str,
+              notes: Mapping[str, str]) -> str:
+    """Free text before the diff; ``git apply`` and ``patch`` both skip it. ``notes``: a line
+    per constant (its reach in popoto's own code), under its change."""
     files = ", ".join(dict.fromkeys(c.file for c in changes)) or "no file"
     lines = [f"tuner export {today}: {len(changes)} accepted proposal(s) for {files}"]
-    lines += [f"  {c.attr}: {c.old} -> {c.new}" for c in changes]
+    for c in changes:
+        lines.append(f"  {c.attr}: {c.old} -> {c.new}")
+        if notes.get(c.constant):
+            lines.append(f"    {notes[c.constant]}")
     lines += [f"  NOT PATCHED {s.constant} -> {s.proposal} ({s.where}): {s.why}"
               for s in skipped]
     return "\n".join(lines) + "\n\n"

@@ -11,7 +11,8 @@ review. Three formats:
 
 Only a set the ratchet's joint check confirmed is exported: every accepted value must be among
 the values the joint record says it covered, and the set must be ready (``check_confirmed``;
-``--allow-not-ready`` overrides).
+``--allow-not-ready`` overrides). An accepted value whose confirmation did not replicate on the
+run's replication bank (``tuner.decisions.replication``) is left out and listed with the reason.
 """
 
 from __future__ import annotations
@@ -26,11 +27,20 @@ from tuner.catalog import Catalog, UnknownConstantError
 from tuner.decisions.ledger import Ledger, LedgerRecord
 from tuner.decisions.ledger_file import LedgerFileError, ledger_payload, sqlite_file
 from tuner.decisions.ledger_file import open_ledger as open_ledger_in
+from tuner.decisions.replication import not_replicated
+from tuner.export.call_sites import Reach, scan_reach
 from tuner.export.config import config_snippet
-from tuner.export.patch import LAYOUTS, Change, ExportError, Skipped, build_export
+from tuner.export.patch import LAYOUTS, Change, Export, ExportError, Skipped, build_export
+from tuner.export.popoto_tests import (
+    DEFAULT_TIMEOUT,
+    TestReport,
+    checkout_root,
+    run_popoto_tests,
+)
+from tuner.export.pull_request import pr_markdown
 from tuner.export.sites import CONSTANTS_FILE
 
-FORMATS = ("patch", "config", "ledger")
+FORMATS = ("patch", "config", "ledger", "pr")
 
 
 def locate_source(popoto_src: str | Path | None) -> Path:
@@ -69,9 +79,18 @@ class ExportOutcome:
     format: str = "patch"
     skipped: tuple[Skipped, ...] = ()
     values: dict = field(default_factory=dict)  # config/ledger: constant -> exported value
+    # accepted values whose confirmation did not replicate: constant -> (value, reason); left
+    # out unless --allow-not-ready (``forced``), which exports them and says so
+    not_replicated: dict = field(default_factory=dict)
+    forced: bool = False
+    tests: TestReport | None = None  # popoto's own tests before/after the patch (--popoto-src)
 
     def to_dict(self) -> dict:
         return {"out": str(self.out), "source": str(self.source) if self.source else None,
+                "popoto_tests": self.tests.to_dict() if self.tests else None,
+                "not_replicated": {k: {"value": v, "reason": why}
+                                   for k, (v, why) in self.not_replicated.items()},
+                "exported_anyway": self.forced and bool(self.not_replicated),
                 "layout": self.layout, "format": self.format,
                 "changes": [c.to_dict() for c in self.changes],
                 "skipped": [s.to_dict() for s in self.skipped],
@@ -85,25 +104,40 @@ def run_export(
     *, out: Path, storage: str, bank_tag: str, popoto_src: str | None, layout: str,
     artifact_dir: str | None, today: str, allow_not_ready: bool = False,
     output_format: str = "patch", catalog: Catalog | None = None, where: str = "",
+    all_tests: bool = False, test_timeout: float = DEFAULT_TIMEOUT,
 ) -> ExportOutcome:
-    """Read the ledger, check its set was confirmed, and write the asked-for format."""
+    """Read the ledger, check its set was confirmed, and write the asked-for format.
+
+    With ``popoto_src`` a checkout that has tests, popoto's tests touching the changed constants
+    (``all_tests``: every test) run on a copy before and after the patch (``TestReport``); a
+    test the patch breaks is listed (summary, ledger, PR description), never blocking.
+    """
     if output_format not in FORMATS:
         raise ExportError(f"unknown format {output_format!r}; use one of {', '.join(FORMATS)}")
     ledger = open_ledger(storage, bank_tag)
-    records = ledger.records()
+    everything = ledger.records()
+    held = {r.constant: (r.proposal, why) for r in everything  # only replicated values go out
+            if r.accepted and (why := not_replicated(r)) is not None}
+    records = everything if allow_not_ready else [r for r in everything if r.constant not in held]
     if not allow_not_ready:
         check_confirmed(records, ledger.joint())
     base = dict(out=out, layout=layout, ledger_study=ledger.study.study_name,
-                format=output_format)
+                format=output_format, not_replicated=held, forced=allow_not_ready)
+    review = dict(catalog=catalog, popoto_src=popoto_src, layout=layout, today=today,
+                  all_tests=all_tests, timeout=test_timeout)
     if output_format == "ledger":
         from tuner.evaluation.fingerprint import popoto_version
 
-        payload = ledger_payload([r.to_dict() for r in records], ledger.joint(), bank=bank_tag,
+        payload = ledger_payload([r.to_dict() for r in everything], ledger.joint(), bank=bank_tag,
                                  today=today, popoto=popoto_version(),
                                  source=f"{ledger.study.study_name} in {where or 'storage'}")
+        _, export, reach, tests = reviewed(records, **review, patch=popoto_src is not None)
+        payload["popoto_calls"] = {name: r.to_dict() for name, r in reach.items()}
+        if tests is not None:
+            payload["popoto_tests"] = tests.to_dict()
         _write(out, _json(payload))
         return ExportOutcome(**base, source=None, changes=(), artifact_id=None,
-                             artifact_dir=None, values=_accepted_values(records))
+                             artifact_dir=None, values=_accepted_values(records), tests=tests)
     if output_format == "config":
         constants = _catalog_constants(catalog, records, ledger.joint())
         _write(out, config_snippet(records, constants=constants,
@@ -111,11 +145,15 @@ def run_export(
                                    today=today, ledger_name=ledger.study.study_name))
         return ExportOutcome(**base, source=None, changes=(), artifact_id=None,
                              artifact_dir=None, values=_accepted_values(records))
-    source = locate_source(popoto_src)
-    export = build_export(records, source_text=source.read_text(encoding="utf-8"),
-                          layout=layout, today=today, source_name=str(source),
-                          arguments=_argument_specs(catalog, records),
-                          root=package_root(source))
+    source, export, reach, tests = reviewed(records, **review, patch=True)
+    if output_format == "pr":
+        _write(out, pr_markdown(records, ledger.joint(), changes=export.changes,
+                                skipped=export.skipped, reach=reach, tests=tests, today=today,
+                                ledger_name=ledger.study.study_name,
+                                not_exported={} if allow_not_ready else held))
+        return ExportOutcome(**base, source=source, changes=export.changes,
+                             skipped=export.skipped, artifact_id=None, artifact_dir=None,
+                             tests=tests)
     _write(out, export.patch)
     artifact_id, store_dir = None, None
     if export.changes:
@@ -123,7 +161,31 @@ def run_export(
         artifact_id = attach_patch(ledger.study, out, store_dir)
     return ExportOutcome(**base, source=source, changes=export.changes,
                          skipped=export.skipped, artifact_id=artifact_id,
-                         artifact_dir=store_dir)
+                         artifact_dir=store_dir, tests=tests)
+
+
+def reviewed(records: Sequence[LedgerRecord], *, catalog: Catalog | None,
+             popoto_src: str | None, layout: str, today: str, all_tests: bool, timeout: float,
+             patch: bool) -> tuple[Path | None, Export, dict[str, Reach], TestReport | None]:
+    """What a reviewer needs beside the values: the patch (``patch``), each constant's reach in
+    popoto's own code, and popoto's tests before and after the patch (a checkout's)."""
+    source = locate_source(popoto_src) if patch else None
+    root = package_root(source) if source else None
+    known = [c for c in _catalog_constants(catalog, records, None).values() if c is not None]
+    reach = scan_reach(known, root)
+    if source is None:
+        return None, Export(patch="", changes=(), path=LAYOUTS[layout]), reach, None
+    export = build_export(records, source_text=source.read_text(encoding="utf-8"),
+                          layout=layout, today=today, source_name=str(source),
+                          arguments=_argument_specs(catalog, records), root=root,
+                          notes={n: f"in popoto: {r.text()}" for n, r in reach.items()
+                                 if r.functions})
+    tests = None
+    if popoto_src is not None and export.changes and root is not None \
+            and checkout_root(root) is not None:
+        tests = run_popoto_tests(root, export.changes, export.edited, all_tests=all_tests,
+                                 timeout=timeout)
+    return source, export, reach, tests
 
 
 def _write(out: Path, text: str) -> None:
@@ -243,7 +305,26 @@ def attach_patch(study: optuna.Study, patch_file: Path, store_dir: Path) -> str:
 
 
 def outcome_text(outcome: ExportOutcome, storage: str) -> str:
-    """The human summary: what was written, what was left out, or why it is empty."""
+    """The human summary, then every accepted value whose confirmation did not replicate."""
+    how = "EXPORTED ANYWAY (--allow-not-ready)" if outcome.forced else "NOT EXPORTED"
+    return "\n".join([_outcome_body(outcome, storage), *tests_lines(outcome.tests)] + [
+        f"  {how} {name} -> {value}: {why}"
+        for name, (value, why) in outcome.not_replicated.items()])
+
+
+def tests_lines(tests: TestReport | None) -> list[str]:
+    """popoto's tests in the summary: the one-line verdict, then each test the patch broke."""
+    if tests is None:
+        return []
+    return [tests.summary()] + [f"  BROKEN BY THE PATCH {b.test} ({b.after}; pins "
+                                f"{', '.join(b.constants) or 'n/a'})" for b in tests.broken]
+
+
+def _outcome_body(outcome: ExportOutcome, storage: str) -> str:
+    """What was written, what was left out, or why it is empty."""
+    if outcome.format == "pr":
+        return (f"wrote {outcome.out}: the pull-request description ({len(outcome.changes)} "
+                "change(s)); paste it with the patch (`--format patch`)")
     if outcome.format != "patch":
         what = {"config": "start-up lines", "ledger": "the ledger as JSON"}[outcome.format]
         lines = [f"wrote {outcome.out}: {what} ({len(outcome.values)} accepted value(s))"]

@@ -88,8 +88,19 @@ def header_lines(run: SensitivityRun) -> list[str]:
     ]
 
 
+def tally_line(run: SensitivityRun) -> str:
+    """Decided and undecided, counted honestly: "at the bar" is undecided too (its band,
+    ±RESOLUTION around the bar, is fixed with the design before any run, not after one)."""
+    statuses = [r.verdict.status for r in run.constants]
+    at_bar, borderline = statuses.count("at the bar"), statuses.count("borderline")
+    return (f"decided {len(statuses) - at_bar - borderline} of {len(statuses)} "
+            f"({statuses.count('sensitive')} sensitive); undecided {at_bar + borderline} "
+            f"({at_bar} at the bar, band ±{RESOLUTION:g} declared before the run; "
+            f"{borderline} borderline)")
+
+
 def sensitivity_text(run: SensitivityRun, *, redis: str | None = None) -> str:
-    lines = header_lines(run) + table_lines(run.constants)
+    lines = header_lines(run) + table_lines(run.constants) + ["", tally_line(run)]
     notes = note_lines(run.constants)
     if notes:
         lines += ["", "notes"] + [f"  {n}" for n in notes]

@@ -13,6 +13,11 @@ The catalog entry is kept in canonical form (all of the Constant's dataclass fie
 added later are covered without touching this module) and reported field by field. Keys of the
 contract itself are compared the same way: a key this module does not know (a later tuner's,
 e.g. the incumbent values of a deployment) is reported by its name, with no code here.
+
+A deployment profile (``tuner.catalog.profile``: family weights and world knobs) changes what a
+trial means, so a non-default one is part of the contract (``profile``) and a resume under
+another profile is refused, naming each weight and knob that differs. The default profile adds
+no key, so a default study's contract is what it was before profiles existed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from tuner.catalog.profile import Profile, active_profile, describe_profile, profile_changes
 from tuner.evaluation.fingerprint import (
     argument_defaults,
     digest,
@@ -61,13 +67,15 @@ def evaluation_contract(arguments_of: tuple[Any, ...] = ()) -> dict[str, Any]:
     }
 
 
-def study_contract(constant: Any, incumbent: Mapping[str, float] | None = None
-                   ) -> dict[str, Any]:
+def study_contract(constant: Any, incumbent: Mapping[str, float] | None = None, *,
+                   profile: Profile | None = None) -> dict[str, Any]:
     """The contract of a study of ``constant`` as the code, catalog and popoto stand now,
-    against ``incumbent`` (by constant name: the values every trial is compared with)."""
+    against ``incumbent`` (by constant name: the values every trial is compared with), under
+    ``profile`` (default: the active one; recorded only when it is not the default)."""
     from scenarios.runner import DEFAULT_K
 
     entry = catalog_entry(constant)
+    profile = profile or active_profile()
     return {
         **evaluation_contract(_argument_constants(constant)),
         "catalog_entry": entry,
@@ -75,6 +83,7 @@ def study_contract(constant: Any, incumbent: Mapping[str, float] | None = None
         "metric": family_metrics(constant),
         "k": DEFAULT_K,
         "incumbent": dict(sorted((incumbent or {}).items())),
+        **({} if profile.is_default else {"profile": profile.to_dict()}),
     }
 
 
@@ -118,6 +127,10 @@ def contract_changes(stored: Mapping[str, Any], current: Mapping[str, Any]) -> l
     named = {"popoto", "popoto_defaults", "popoto_arguments", "popoto_source", "catalog_hash",
              "catalog_entry", "harness", "overrides", "metric", "k"}
     unrecorded = sorted(k for k in named if k in current and k not in stored)
+    if stored.get("profile") != current.get("profile"):  # absent: the default profile
+        changes.extend(f"profile {change}" for change in
+                       profile_changes(stored.get("profile"), current.get("profile")))
+    named.add("profile")
 
     def differs(*keys: str) -> bool:
         return any(k in stored and stored.get(k) != current.get(k) for k in keys)
@@ -176,13 +189,14 @@ def entry_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def check_contract(study: Any, constant: Any,
-                   incumbent: Mapping[str, float] | None = None) -> dict[str, Any]:
+                   incumbent: Mapping[str, float] | None = None, *,
+                   profile: Profile | None = None) -> dict[str, Any]:
     """Record the contract on a new study; on a resumed one, refuse any drift.
 
     A study made before contracts existed adopts the current one: its trials cannot be checked
     retroactively, and refusing every old study would strand them.
     """
-    current = study_contract(constant, incumbent)
+    current = study_contract(constant, incumbent, profile=profile)
     stored = study.user_attrs.get(CONTRACT_ATTR)
     if not stored:
         study.set_user_attr(CONTRACT_ATTR, current)
@@ -201,7 +215,9 @@ def contract_text(contract: Mapping[str, Any] | None) -> str:
     if not contract:
         return "contract: not recorded (study made before contracts)"
     entry = contract.get("catalog_entry") or {}
-    return (f"contract: popoto {contract.get('popoto')}, {contract.get('metric')}@"
+    profile = contract.get("profile")
+    where = f", profile {describe_profile(profile)}" if profile else ""
+    return (f"contract: popoto {contract.get('popoto')}{where}, {contract.get('metric')}@"
             f"{contract.get('k')}, range [{entry.get('low')}, {entry.get('high')}], "
             f"family {entry.get('family')}, catalog entry {contract.get('catalog_hash')}, "
             f"harness {contract.get('harness')}, popoto source "

@@ -8,7 +8,10 @@ on the whole train pool and memoised). The trial's value is
     mean over families of (baseline's whole-pool mean + mean paired delta on the sample)
 
 an estimate of the equal-weight train nDCG@5 at that value with the sample's difficulty removed:
-which scenarios a trial saw changes only the noise of the delta, not the level.
+which scenarios a trial saw changes only the noise of the delta, not the level. Under a
+deployment profile (``tuner.catalog.profile``) the mean over families is weighted by the
+profile's family weights, and a family of weight 0 is not scored at all; the default profile
+gives today's equal-weight mean bit for bit.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ import optuna
 
 from scenarios import ScenarioSeed
 from tuner.catalog import Constant
+from tuner.catalog.profile import Profile, active_profile, weighted_mean
 from tuner.evaluation.engine import Evaluation, batch_per_family, evaluate_values, sample_seeds
+
+
+class NoWeightedFamilyError(ValueError):
+    """Every family a constant reaches has weight 0 in the profile: nothing to search it on."""
 
 
 def suggest_value(trial: optuna.Trial, constant: Constant) -> float | int:
@@ -75,7 +83,9 @@ class ConstantObjective:
 
     ``baseline`` holds values carried forward from earlier accepted proposals; they are applied
     alongside the tuned constant, and the constant's baseline value is ``baseline[constant]``
-    when carried forward, else popoto's default.
+    when carried forward, else popoto's default. ``profile`` (default: the active one) weighs
+    the families; its zero-weight families are dropped from ``train_pools`` here, so they are
+    never scored, and a constant left with none raises ``NoWeightedFamilyError``.
     """
 
     constant: Constant
@@ -83,6 +93,19 @@ class ConstantObjective:
     study_seed: int
     batch: int | None = None
     baseline: Mapping[Constant, float] = field(default_factory=dict)
+    profile: Profile | None = None
+
+    def __post_init__(self) -> None:
+        self.profile = self.profile or active_profile()
+        weighted = self.profile.weighted(self.train_pools)
+        if not weighted:
+            raise NoWeightedFamilyError(no_weighted_family(self.constant, self.profile))
+        self.train_pools = {f: self.train_pools[f] for f in weighted}
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The weight of each family scored (all 1 under the default profile)."""
+        return self.profile.family_weights(self.train_pools)
 
     @property
     def baseline_value(self) -> float:
@@ -111,6 +134,7 @@ class ConstantObjective:
         return PairedScore.build(
             {f: evaluate_values(values, s) for f, s in seeds.items()},
             self.baseline_evaluations(),
+            weights=self.weights,
         )
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -127,17 +151,18 @@ class PairedScore:
     trial: dict[str, Evaluation]
     baseline_means: dict[str, float]
     deltas: dict[str, dict[str, float]]
+    weights: dict[str, float] | None = None  # family weights (None: equal)
 
     @classmethod
-    def build(cls, trial: dict[str, Evaluation],
-              baseline: dict[str, Evaluation]) -> PairedScore:
+    def build(cls, trial: dict[str, Evaluation], baseline: dict[str, Evaluation], *,
+              weights: Mapping[str, float] | None = None) -> PairedScore:
         deltas = {}
         for family, evaluation in trial.items():
             reference = baseline[family].by_label()
             deltas[family] = {r.label: float(r.score) - reference[r.label]
                               for r in evaluation.results}
         return cls(trial=trial, baseline_means={f: e.mean_score for f, e in baseline.items()},
-                   deltas=deltas)
+                   deltas=deltas, weights=dict(weights) if weights is not None else None)
 
     def family_delta(self, family: str) -> float:
         values = list(self.deltas[family].values())
@@ -145,14 +170,15 @@ class PairedScore:
 
     @property
     def value(self) -> float:
-        """Equal-weight over families: baseline whole-pool mean + mean paired delta."""
-        return float(np.mean([self.baseline_means[f] + self.family_delta(f)
-                              for f in self.deltas]))
+        """Weighted over families (equal by default): baseline whole-pool mean + mean paired
+        delta."""
+        return weighted_mean({f: self.baseline_means[f] + self.family_delta(f)
+                              for f in self.deltas}, self.weights)
 
     @property
     def raw_mean(self) -> float:
-        """The sample's own mean nDCG@5 (equal-weight over families): kept for comparison."""
-        return float(np.mean([e.mean_score for e in self.trial.values()]))
+        """The sample's own mean nDCG@5 (weighted like ``value``): kept for comparison."""
+        return weighted_mean({f: e.mean_score for f, e in self.trial.items()}, self.weights)
 
     def record(self, trial: optuna.Trial) -> None:
         """Per-scenario evidence on the trial for the dashboard, collapse check and reports."""
@@ -171,6 +197,13 @@ class PairedScore:
         trial.set_user_attr("n_errors", len(errors))
         if errors:
             trial.set_user_attr("errors", errors)
+
+
+def no_weighted_family(constant: Constant, profile: Profile) -> str:
+    """Why ``constant`` is not searched under ``profile``: ``no weighted family (...)``."""
+    reached = ", ".join(constant.reached_families)
+    return (f"{constant.name}: no weighted family (it reaches {reached}, weighted 0 by the "
+            f"profile {profile.describe()}), so it is not searched")
 
 
 def record_evaluation(

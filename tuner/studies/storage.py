@@ -218,8 +218,8 @@ def _optimize_to_total(study: optuna.Study, wrapped: Callable[[optuna.Trial], fl
         if done + running >= total:
             time.sleep(poll)
             continue
-        try:
-            study.optimize(wrapped, n_trials=total - done - running, callbacks=callbacks,
-                           catch=())
+        try:  # one trial per ask, the total checked before each: a worker never asks for a
+            # trial the others already filled (at most one pruned trial per worker, from a race)
+            study.optimize(wrapped, n_trials=1, callbacks=callbacks, catch=())
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker reaped our trial as stale and queued it again: go on

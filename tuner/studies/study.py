@@ -24,7 +24,14 @@ from tuner.defaults import DEFAULT_BATCH, DEFAULT_SEED, DEFAULT_STORAGE, DEFAULT
 from tuner.evaluation.engine import BankSpec
 from tuner.infra.urls import mask_url
 from tuner.studies.contract import ContractDriftError, check_contract
-from tuner.studies.objective import GRID_ATTR, GRID_POINTS, ConstantObjective, grid_values
+from tuner.studies.objective import (
+    GRID_ATTR,
+    GRID_POINTS,
+    ConstantObjective,
+    NoWeightedFamilyError,
+    grid_values,
+    no_weighted_family,
+)
 from tuner.studies.storage import open_storage, run_to_total
 
 COLLAPSE_SPREAD = 1e-9
@@ -118,11 +125,11 @@ def open_study(
     identity = {"constant": constant.name, "seed": seed, "batch": batch, "bank": bank.tag,
                 "objective": OBJECTIVE_KIND, "families": list(constant.reached_families),
                 "incumbent": incumbent_names(baseline or {})}
-    check_identity(study, identity)
-    try:
-        check_contract(study, constant, incumbent_names(baseline or {}))
+    try:  # the contract first: it names a profile's difference in words, the bank tag cannot
+        check_contract(study, constant, incumbent_names(baseline or {}), profile=bank.profile)
     except ContractDriftError as exc:
         raise StudyConflictError(str(exc)) from None
+    check_identity(study, identity)
     return study
 
 
@@ -202,6 +209,8 @@ def run_study(
     keeps every finished trial in storage; calling again continues.
     """
     bank = bank or BankSpec()
+    if not bank.profile.weighted(constant.reached_families):  # before any study is created
+        raise NoWeightedFamilyError(no_weighted_family(constant, bank.profile))
     baseline = dict(baseline or {})
     default = baseline.get(constant, constant.default())
     study = open_study(
@@ -214,7 +223,7 @@ def run_study(
     enqueue_grid(study, constant, default, room=trials - len(live))
     objective = ConstantObjective(
         constant=constant, train_pools=train_pools(constant, bank), study_seed=seed,
-        batch=batch, baseline=baseline,
+        batch=batch, baseline=baseline, profile=bank.profile,
     )
     started = time.perf_counter()
     run_to_total(study, objective, trials, callbacks=[on_trial] if on_trial else None)

@@ -43,7 +43,7 @@ def validation_lines(v: ValidationView | None) -> list[str]:
     if v.mean is None:
         lines.append("validation not looked at: refused on train evidence")
     else:
-        significance = (f"; sign-flip p {v.p_value:.3g} vs alpha {v.alpha:.3g}"
+        significance = (f"; anytime p {v.p_value:.3g} vs alpha {v.alpha:.3g}"
                         if v.p_value is not None and v.alpha is not None else "")
         lines.append(f"validation Δ {fmt(v.mean, '+.4f')} [{fmt(v.ci_low, '+.4f')}, "
                      f"{fmt(v.ci_high, '+.4f')}] over {v.n} held-out scenarios (paired 95% "

@@ -32,20 +32,39 @@ def catalog_rows(catalog: Catalog, constants: Iterable[Constant]) -> list[dict]:
             "families": list(c.reached_families), "search_low": c.search_low,
             "search_high": c.search_high, "meaning": c.meaning,
             "owner": c.owner, "reach": c.reach, "reason": c.reason,
+            "outside_families": list(c.outside_families),
         })
     return rows
 
 
+def outside_note(rows: list[dict]) -> list[str]:
+    """The outside families the rows name (docs/locomo.md), grouped by why they cannot run."""
+    from scenarios.outside import outside_reason
+
+    named = sorted({f for r in rows for f in r.get("outside_families", ())})
+    by_reason: dict[str, list[str]] = {}
+    for family in named:
+        by_reason.setdefault(outside_reason(family) or "", []).append(family)
+    return [f"outside families {', '.join(families)}: "
+            + (f"unavailable ({reason})" if reason else "available (robustness only)")
+            for reason, families in by_reason.items()]
+
+
+def calls_cell(row: dict) -> str:
+    """The reach in popoto's own code (``tuner.export.call_sites``), when the row has it."""
+    return (row.get("popoto_calls") or {}).get("summary", "")
+
+
 def catalog_table(rows: list[dict]) -> str:
     header = (f"{'name':36} {'tier':>4} {'default':>8} {'range':>16} {'mode':>5}  "
-              f"{'families (own first)':18} reach")
+              f"{'families (own first)':18} {'popoto calls':26} reach")
     lines = [header, "-" * len(header)]
     for r in rows:
         span = f"[{fmt_value(r['low'])}, {fmt_value(r['high'])}]" + ("ʟ" if r["log"] else "")
         reach = r["reach"] if r["reach"] == "reachable" else f"UNREACHABLE: {r['reason']}"
         lines.append(
             f"{r['name']:36} {r['tier']:>4} {fmt_value(r['default']):>8} {span:>16} "
-            f"{r['mode']:>5}  {r['family']:18} {reach}"
+            f"{r['mode']:>5}  {r['family']:18} {calls_cell(r):26} {reach}"
         )
         if len(r["families"]) > 1:
             lines.append(f"{'':36}   also read in: {', '.join(r['families'][1:])}")
@@ -55,6 +74,12 @@ def catalog_table(rows: list[dict]) -> str:
                          f"{fmt_value(r['search_high'])}]{why}")
         if r["default_mismatch"]:
             lines.append(f"{'':36}   ! {r['default_mismatch']}")
+        for site in (r.get("popoto_calls") or {}).get("sites", ()):
+            lines.append(f"{'':36}   passes its own value: {site}")
+        if r.get("outside_families"):
+            lines.append(f"{'':36}   outside check (not tuned on): "
+                         f"{', '.join(r['outside_families'])}")
+    lines.extend(outside_note(rows))
     lines.append(f"{len(rows)} constants; ʟ = log-scale search")
     return "\n".join(lines)
 
@@ -139,6 +164,10 @@ def validation_text(result: ValidationResult) -> str:
     for stage in (r.screen, r.confirmation):
         if stage is not None:
             lines += stage_lines(stage)
+    if r.confirmation is not None:
+        from tuner.decisions.validation import confirmation_bank_text
+
+        lines.append(f"  bank       {confirmation_bank_text(r.banks)}")
     if r.certificate is not None:
         lines.append(f"  certificate {r.certificate.text()}")
     return "\n".join(lines)

@@ -31,6 +31,7 @@ from tuner.views.grids import (
     sweep_rows,
 )
 from tuner.views.report_data import ConstantView, ReportData
+from tuner.views.robustness_view import robustness_html
 from tuner.views.spread_stats import SPREAD_METHOD
 from tuner.views.study_data import StudyView
 
@@ -256,7 +257,8 @@ def constant_page(data: ReportData, constant: ConstantView) -> str:
             paragraph(f"Drawn from study {primary.name}: {constant.why}.", "note"),
             *study_section(primary, "response-0")]
     if constant.record is not None:
-        body += ["<h2>Ratchet ledger</h2>", ledger_record_text(constant.record)]
+        body += ["<h2>Ratchet ledger</h2>", ledger_record_text(constant.record),
+                 robustness_html(constant.record.get("robustness"), "robustness-0")]
     if len(constant.studies) > 1:
         body += ["<h2>All studies of this constant</h2>", studies_table(constant)]
         others = [s for s in constant.studies if s.name != primary.name]
