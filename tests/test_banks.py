@@ -25,6 +25,7 @@ from tuner.decisions.ledger import Ledger, LedgerRecord
 from tuner.decisions.ledger_file import LedgerSnapshot
 from tuner.decisions.proposal import Proposal
 from tuner.decisions.ratchet import RatchetSettings, Screened, run_ratchet, summary_text
+from tuner.decisions.replication import REPLICATION_FLOOR
 from tuner.decisions.stages import StageResult
 from tuner.defaults import CONFIRMATION_BASE_SEED
 from tuner.evaluation.engine import BankSpec, Evaluation
@@ -186,7 +187,9 @@ def test_two_consecutive_ratchets_confirm_on_different_banks_and_replicate(faked
     assert wf.confirmation_bank["base_seed"] == fresh_seed(2)
     # each accepted value re-tested alone on the replication bank, sized like its look
     assert wf.replication["bank"] == f"b{fresh_seed(3)}n200"
-    assert wf.replication["n"] == LOOK * len(WF.reached_families)
+    # at least REPLICATION_FLOOR per family, at most the bank (200 here)
+    assert wf.replication["n"] == min(max(LOOK, REPLICATION_FLOOR), 200) * len(
+        WF.reached_families)
     assert wf.replication["replicated"] is True
     assert wf.replication["mean"] == pytest.approx(0.2)
     assert wf.replication["ci_low"] <= 0.2 <= wf.replication["ci_high"]

@@ -60,7 +60,7 @@ def test_a_planted_mis_set_incumbent_is_found_and_accepted(catalog_path, tmp_pat
     first = min(study.trials, key=lambda t: t.number)
     assert first.params["decay_rate"] == 1.5  # trial 0 is the incumbent
     result = validate_study(study, constant, bank=constant_only,
-                            confirmation=BankSpec(size=120, base_seed=7), incumbent=incumbent)
+                            confirmation=BankSpec(size=60, base_seed=7), incumbent=incumbent)
     assert result.default == 1.5 and result.incumbent == {"decay_rate": 1.5}
     assert result.proposal < 1.0 and result.train_delta > 0
 

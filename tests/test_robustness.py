@@ -304,3 +304,23 @@ def test_the_ratchet_records_each_accepts_robustness_and_prints_it(planted, cata
                           settings=RatchetSettings(**common, robustness=False,
                                                    reuse_bank=True))
     assert skipped.records[0].robustness is None  # --no-robustness: another run identity
+
+
+def test_the_verdict_carries_the_locomo_line():
+    """An accept the LoCoMo families read says how it fares there (issue 25)."""
+    from tuner.decisions.robustness_report import robustness_text
+
+    line = {"family": "locomo_cooccurrence", "verdict": "holds", "estimate": 0.016,
+            "ci_low": 0.0, "ci_high": 0.039, "scenarios": 40, "conversations": 10,
+            "errors": 0, "reason": ""}
+    robust = {"verdict": "robust", "harm_margin": 0.02, "rows": [{}] * 3, "runs": 10,
+              "seconds": 1.0, "conditions": [], "outside": [line]}
+    assert robustness_text(robust).endswith(
+        "; holds on LoCoMo (locomo_cooccurrence): +0.0160 [+0.0000, +0.0390], 95% CI by "
+        "conversation over 10 conversations")
+    loses = {**robust, "verdict": "conditional",
+             "outside": [{**line, "verdict": "loses", "estimate": -0.05}],
+             "conditions": [{"family": "locomo_cooccurrence", "knob": None,
+                             "why": "loses on LoCoMo", "estimate": -0.05}]}
+    assert robustness_text(loses).startswith(
+        "CONDITIONAL: loses on LoCoMo (locomo_cooccurrence, gain -0.050)")

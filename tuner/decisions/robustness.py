@@ -58,6 +58,7 @@ from tuner.decisions.ledger import LedgerRecord
 from tuner.decisions.robustness_report import note_robustness, robustness_text
 from tuner.defaults import DEFAULT_HARM_MARGIN, ROBUSTNESS_BASE_SEED
 from tuner.evaluation.engine import BankSpec, evaluate_values, scenario_runs
+from tuner.evaluation.outside import outside_lines
 
 try:  # the lead's anytime-valid bound (Waudby-Smith & Ramdas betting)
     from tuner.decisions.betting import lower_bound as _betting_lower_bound
@@ -218,6 +219,7 @@ class Robustness:
     base_seed: int = ROBUSTNESS_BASE_SEED
     design_seed: int = DESIGN_SEED
     bound: str = ""
+    outside: list[dict] = field(default_factory=list)  # LoCoMo (worlds nobody here wrote)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -365,12 +367,16 @@ def assess(constant: Constant, value: float, incumbent: Mapping[Constant, float]
     guard = guard_condition(constant, value, default, swept)  # type: ignore[arg-type]
     if guard is not None:
         conditions.append(guard)
+    outside = [line.to_dict() for line in outside_lines(constant, value, reference,
+                                                        harm_margin=harm_margin)]
+    conditions += [{"family": o["family"], "knob": None, "why": "loses on LoCoMo",
+                    "estimate": o["estimate"]} for o in outside if o["verdict"] == "loses"]
     return Robustness(
         constant=constant.name, value=value, incumbent=default,
         verdict="conditional" if conditions else "robust", conditions=conditions, rows=rows,
         runs=scenario_runs() - runs, seconds=round(time.perf_counter() - started, 2),
         level=level, harm_margin=harm_margin, max_n=n, base_seed=base_seed,
-        design_seed=design_seed, bound=bound_name())
+        design_seed=design_seed, bound=bound_name(), outside=outside)
 
 
 def with_robustness(record: LedgerRecord, constant: Constant,

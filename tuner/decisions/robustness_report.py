@@ -15,9 +15,10 @@ def robustness_text(data: Mapping | None) -> str:
         return ""
     rows, cost = data.get("rows", []), f"{data.get('runs', 0)} scenario runs, " \
                                           f"{data.get('seconds', 0):.0f} s"
+    outside = "".join(f"; {_outside_text(o)}" for o in data.get("outside") or [])
     if data["verdict"] == "robust":
         return (f"robust: the gain's lower bound stays above -{data['harm_margin']:g} in all "
-                f"{len(rows)} world variants ({cost})")
+                f"{len(rows)} world variants ({cost}){outside}")
     parts = []
     for c in data["conditions"]:
         if c.get("knob") and c.get("crossing") is not None:
@@ -27,12 +28,23 @@ def robustness_text(data: Mapping | None) -> str:
             parts.append(f"{c['family']}: not shown to hold even in today's world on the "
                          f"robustness bank (gain {c['estimate']:+.3f}, lower bound "
                          f"{c['lower_bound']:+.3f})")
+        elif c.get("why") == "loses on LoCoMo":
+            parts.append(f"loses on LoCoMo ({c['family']}, gain {c['estimate']:+.3f})")
         elif c.get("estimate") is not None:
             parts.append(f"{c['family']} with all knobs together at "
                          f"{_knobs(c.get('knobs', {}))} (gain {c['estimate']:+.3f})")
         else:
             parts.append(f"{c['family']}: {c['why']}")
-    return f"CONDITIONAL: {'; '.join(parts)} ({cost})"
+    return f"CONDITIONAL: {'; '.join(parts)} ({cost}){outside}"
+
+
+def _outside_text(line: Mapping) -> str:
+    """A LoCoMo line: "holds on LoCoMo (locomo_decay): +0.016 [+0.000, +0.039] ..."."""
+    if line["verdict"] == "unavailable":
+        return f"LoCoMo {line['family']}: unavailable ({line.get('reason', '')})"
+    return (f"{line['verdict']} on LoCoMo ({line['family']}): {line['estimate']:+.4f} "
+            f"[{line['ci_low']:+.4f}, {line['ci_high']:+.4f}], 95% CI by conversation "
+            f"over {line['conversations']} conversations")
 
 
 def _knobs(knobs: Mapping[str, float]) -> str:
