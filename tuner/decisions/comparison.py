@@ -43,8 +43,29 @@ class ScenarioErrors:
         return {"candidate": dict(self.candidate), "incumbent": dict(self.incumbent)}
 
 
+class Shown:
+    """The anytime-valid 95% interval of the mean of ``sample()``, for display only."""
+
+    def sample(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @cached_property
+    def ci(self) -> tuple[float, float]:
+        half = DISPLAY_LEVEL / 2
+        return (betting.lower_bound(self.sample(), level=half),
+                betting.upper_bound(self.sample(), level=half))
+
+    @property
+    def ci_low(self) -> float:
+        return self.ci[0]
+
+    @property
+    def ci_high(self) -> float:
+        return self.ci[1]
+
+
 @dataclass(frozen=True)
-class FamilyComparison:
+class FamilyComparison(Shown):
     """One family's paired deltas (candidate minus reference), in pool order."""
 
     family: str
@@ -63,20 +84,8 @@ class FamilyComparison:
     def mean(self) -> float:
         return float(self.values.mean()) if self.n else 0.0
 
-    @cached_property
-    def ci(self) -> tuple[float, float]:
-        """Anytime-valid 95% interval of the family's mean delta (display)."""
-        half = DISPLAY_LEVEL / 2
-        return (betting.lower_bound(self.values, level=half),
-                betting.upper_bound(self.values, level=half))
-
-    @property
-    def ci_low(self) -> float:
-        return self.ci[0]
-
-    @property
-    def ci_high(self) -> float:
-        return self.ci[1]
+    def sample(self) -> np.ndarray:
+        return self.values
 
     def non_inferiority_p(self, margin: float, *, design_level: float = DEFAULT_ALPHA) -> float:
         """Anytime p-value of H0: mean delta <= -margin. Below alpha: no harm beyond the margin
@@ -94,7 +103,7 @@ class FamilyComparison:
 
 
 @dataclass(frozen=True)
-class PairedComparison:
+class PairedComparison(Shown):
     """Paired deltas of every family and the weighted mean over families (equal by default).
 
     Decisions read the deltas through ``tuner.decisions.betting`` (tests of the mean, valid for
@@ -131,20 +140,8 @@ class PairedComparison:
     def n_nonzero(self) -> int:
         return sum(int(np.count_nonzero(fc.values)) for fc in self.families.values())
 
-    @cached_property
-    def ci(self) -> tuple[float, float]:
-        """Anytime-valid 95% interval of the weighted mean (over rounds; display)."""
-        half = DISPLAY_LEVEL / 2
-        return (betting.lower_bound(self.rounds, level=half),
-                betting.upper_bound(self.rounds, level=half))
-
-    @property
-    def ci_low(self) -> float:
-        return self.ci[0]
-
-    @property
-    def ci_high(self) -> float:
-        return self.ci[1]
+    def sample(self) -> np.ndarray:
+        return self.rounds
 
     @property
     def p_value(self) -> float:
