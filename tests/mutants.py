@@ -135,7 +135,7 @@ MUTANTS: list[Mutant] = [
         "                           design_level=design_level)",
         "    from tuner.decisions.stats import paired_test\n"
         "    return paired_test([look.comparison.rounds], resamples=2_000).p_value",
-        ("tests/test_sequential.py::test_a_skewed_null_is_never_screened_through_or_confirmed",),
+        ("tests/test_sequential.py::test_a_skewed_null_is_never_confirmed",),
     ),
     Mutant(
         "harm-rule-reversed-back", "tuner/decisions/stages.py",
@@ -158,6 +158,21 @@ MUTANTS: list[Mutant] = [
         "    if look.comparison.errors:\n        return SCENARIO_ERRORS\n",
         "",
         ("tests/test_sequential.py::test_a_one_sided_crash_stops_the_value_and_is_named",),
+    ),
+    Mutant(
+        "replication-stops-when-the-estimate-turns-positive", "tuner/decisions/replication.py",
+        "        and betting.p_value(comparison.rounds, 0.0, "
+        "design_level=REPLICATION_EARLY_LEVEL)\n        < REPLICATION_EARLY_LEVEL)",
+        "        and comparison.mean > 0)",
+        ("tests/test_replication.py::test_a_value_with_no_gain_never_replicates_early",),
+    ),
+    Mutant(
+        "futility-blind-to-the-pool", "tuner/decisions/confirmation.py",
+        "            candidate.stopped = futility(look, rules, floor=reachable(\n"
+        "                look, rules, rounds=candidate.test.final_size, level=level))",
+        "            candidate.stopped = futility(look, rules)",
+        ("tests/test_sequential.py::"
+         "test_a_gain_too_small_to_confirm_within_the_pool_stops_before_walking_it",),
     ),
     Mutant(
         "holm-without-alpha-recycling", "tuner/decisions/confirmation.py",

@@ -187,9 +187,11 @@ def test_two_consecutive_ratchets_confirm_on_different_banks_and_replicate(faked
     assert wf.confirmation_bank["base_seed"] == fresh_seed(2)
     # each accepted value re-tested alone on the replication bank, sized like its look
     assert wf.replication["bank"] == f"b{fresh_seed(3)}n200"
-    # at least REPLICATION_FLOOR per family, at most the bank (200 here)
-    assert wf.replication["n"] == min(max(LOOK, REPLICATION_FLOOR), 200) * len(
-        WF.reached_families)
+    # planned at least REPLICATION_FLOOR per family, at most the bank (200 here); a clear
+    # gain is shown (anytime-valid, gain and no harm) at the first look and stops there
+    assert wf.replication["planned"] == {f: min(max(LOOK, REPLICATION_FLOOR), 200)
+                                         for f in WF.reached_families}
+    assert wf.replication["early"] and wf.replication["n"] == 50 * len(WF.reached_families)
     assert wf.replication["replicated"] is True
     assert wf.replication["mean"] == pytest.approx(0.2)
     assert wf.replication["ci_low"] <= 0.2 <= wf.replication["ci_high"]

@@ -25,10 +25,11 @@ def test_accepts_a_screened_and_confirmed_cliff_safe_improvement():
     ({"collapsed": True}, Reason.NO_SENSITIVITY,
      "the study collapsed: no value changed any scenario's score"),
     ({"train_delta": 0.0}, Reason.TRAIN_REGRESSION, "train delta +0.0000 is not above 0"),
-    ({"validation_delta": 0.004}, Reason.NO_VALIDATION_IMPROVEMENT,
-     "validation delta +0.0040 < required +0.0050"),
+    ({"validation_delta": 0.004, "screen": "futile"}, Reason.NO_VALIDATION_IMPROVEMENT,
+     "screen: Δ +0.0040 on the held-out scenarios; its upper bound is below the required "
+     "+0.0050"),
     ({"p_value": 0.05, "screen": "not significant"}, Reason.NOT_SIGNIFICANT,
-     "screen: p = 0.05 (H0: mean gain ≤ 0.005) is not below 0.05 "
+     "screen (not significant): p = 0.05 (H0: mean gain ≤ 0.005) is not below 0.05 "
      "(95% CI [+0.0100, +0.0700])"),
     ({"screen": "harm not ruled out", "unproven": {"decay": -0.001}},
      Reason.HARM_NOT_RULED_OUT, "no loss beyond the no-harm margin is not yet shown absent on "
@@ -60,10 +61,10 @@ def test_every_reject_reason(changes, reason, detail):
 
 
 def test_the_gate_checks_every_p_value_against_its_level_itself():
-    """A stage that said "passed"/"confirmed" with a p-value above its level is refused: the
-    significance check is the gate's, not only the stages'."""
-    assert decide(evidence(p_value=0.06)).reason == Reason.NOT_SIGNIFICANT
+    """A confirmation that said "confirmed" with a p-value above its level is refused: the
+    significance check is the gate's, not only the stage's."""
     assert decide(evidence(confirm_p=0.01)).reason == Reason.NOT_CONFIRMED
+    assert decide(evidence(confirm_p=0.0099)).accept
     assert significant(0.0099, 0.01) and not significant(0.01, 0.01)
 
 
@@ -77,8 +78,10 @@ def test_collapse_wins_over_everything_else():
 
 
 def test_min_improvement_is_configurable():
-    assert decide(evidence(validation_delta=0.04), min_improvement=0.05).reason == \
-        Reason.NO_VALIDATION_IMPROVEMENT
+    assert decide(evidence(confirm_delta=0.04), min_improvement=0.05).reason == \
+        Reason.NOT_CONFIRMED
+    assert decide(evidence(validation_delta=0.04, screen="futile"),
+                  min_improvement=0.05).reason == Reason.NO_VALIDATION_IMPROVEMENT
 
 
 def test_margin_is_reported():
@@ -86,9 +89,12 @@ def test_margin_is_reported():
     assert decision.accept and "margin: moved from 0.5 away from a cliff" in decision.detail
 
 
-def test_a_ci_above_zero_does_not_make_a_result_significant():
-    """Significance is the sign-flip p-value; the CI is only displayed."""
-    assert decide(evidence(ci_low=0.0013, p_value=0.125)).reason == Reason.NOT_SIGNIFICANT
+def test_the_screen_is_a_filter_its_figures_neither_accept_nor_refuse():
+    """A passed screen hands the value to the confirmation, whatever its one look showed; only
+    the confirmation's test (and the harm and error checks) can accept."""
+    assert decide(evidence(validation_delta=-0.01, ci_low=-0.3, p_value=0.9)).accept
+    assert not decide(evidence(validation_delta=0.2, p_value=1e-6, confirmation="futile",
+                               confirm_p=0.5)).accept
 
 
 def test_train_side_refusals_need_no_held_out_data():

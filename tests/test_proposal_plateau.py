@@ -60,7 +60,16 @@ def test_a_peaked_response_keeps_the_best_and_walks_nothing():
 
     train = Counting(peak)
     assert find_plateau(THRESHOLD, 0.327, train, peak, 0.1) == {}
-    assert set(train.asked) == {0.327, 0.1}  # the cheap probes decided: no walk on train
+    assert train.asked == []  # the cheap probes decided: nothing scored on the whole pool
+
+
+def test_the_walk_runs_on_the_probe_pool_and_only_the_middle_is_checked_on_train():
+    """Walking the ends on the whole train pool cost more than a study; the probe pool walks,
+    the whole pool checks the value that will be proposed."""
+    train, probe = Counting(steps), Counting(steps)
+    plateau = find_plateau(THRESHOLD, 0.327, train, probe, 0.1)
+    assert plateau and len(probe.asked) > 6
+    assert set(train.asked) == {0.327, 0.1, plateau["middle"]}
 
 
 def test_a_flat_region_that_does_not_beat_the_incumbent_is_no_winning_plateau():

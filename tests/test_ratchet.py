@@ -11,6 +11,7 @@ from tuner.cli import main
 from tuner.decisions import comparison
 from tuner.decisions.confirmation import joint_check
 from tuner.decisions.ledger import Ledger
+from tuner.decisions.proposal import propose
 from tuner.decisions.ratchet import RatchetSettings, run_ratchet, summary_text
 from tuner.decisions.stages import StageRules
 from tuner.decisions.validation import validate_study
@@ -59,10 +60,12 @@ def test_a_planted_mis_set_incumbent_is_found_and_accepted(catalog_path, tmp_pat
     assert study.study_name.endswith("-inc" + incumbent_hash(incumbent))
     first = min(study.trials, key=lambda t: t.number)
     assert first.params["decay_rate"] == 1.5  # trial 0 is the incumbent
-    result = validate_study(study, constant, bank=constant_only,
-                            confirmation=BankSpec(size=60, base_seed=7), incumbent=incumbent)
-    assert result.default == 1.5 and result.incumbent == {"decay_rate": 1.5}
-    assert result.proposal < 1.0 and result.train_delta > 0
+    # the train side is what this test is about (the held-out stages are the same code for
+    # any incumbent and are tested above); proposing alone keeps it a third of the time
+    proposal = propose(study, constant, bank=constant_only, incumbent=incumbent, top=2)
+    assert proposal.default == 1.5
+    assert {c.name: v for c, v in proposal.incumbent.items()} == {"decay_rate": 1.5}
+    assert proposal.refusal is None and proposal.value < 1.0 and proposal.train_delta > 0
 
 
 @pytest.mark.parametrize("name", ["placebo", "CHI_SQUARED_P_THRESHOLD"])

@@ -30,6 +30,27 @@ def test_a_value_that_loses_stops_for_futility_before_the_pool_is_spent():
     assert len(result.looks) < result.planned_looks
 
 
+def test_the_screen_is_one_look_that_refuses_only_what_cannot_be_worth_a_patch():
+    """An inert value stops at its one look; a real but noisy gain (+0.03 at SD 0.19, the
+    noisiest popoto family) passes nearly always, even when its 50-scenario estimate is low."""
+    inert = run_screen(Landscape({"f": 0.0}, 0.0).test(800), alpha=0.1, rules=RULES)
+    assert not inert.passed and inert.outcome == "futile" and len(inert.looks) == 1
+    gains = [run_screen(Landscape({"f": 0.03}, 0.19, seed=s).test(800), alpha=0.1, rules=RULES)
+             for s in range(40)]
+    assert all(len(g.looks) == 1 for g in gains)
+    assert sum(g.passed for g in gains) >= 38
+    assert any(g.passed and g.mean < 0.005 for g in gains)  # a filter, not a test of the gain
+
+
+def test_a_near_inert_null_is_stopped_at_the_first_confirmation_look():
+    """A range-only bound needs ~460 rounds to rule out a sparse +0.005; the non-binding
+    normal-approximation futility stops a value that changes almost nothing at once."""
+    nearly = Landscape({"f": 0.0}, 0.01, seed=4)
+    result = confirm({"x": Candidate(None, 0.0, nearly.test(1200))}, alpha=0.05,
+                     rules=RULES)["x"]
+    assert not result.passed and result.outcome == "futile" and len(result.looks) == 1
+
+
 def test_every_family_gets_the_same_scenarios_at_every_look():
     """Rounds (one scenario of each family) are what the mean test consumes."""
     test = Landscape({"still": 0.0, "noisy": 0.0}, {"still": 0.0, "noisy": 0.1}).test(800)
@@ -57,13 +78,13 @@ def skewed_landscape(seed: int) -> Landscape:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_a_skewed_null_is_never_screened_through_or_confirmed(seed):
+def test_a_skewed_null_is_never_confirmed(seed):
     """The shape of a permissive threshold: it usually helps a little and rarely costs a lot.
-    The sign-flip test passed it in 27% of screens; a test of the mean must not."""
-    screen = run_screen(skewed_landscape(seed).test(800), alpha=0.1, rules=RULES)
+    The sign-flip test confirmed it in 41% of draws; a test of the mean must not. (The screen, a
+    one-look filter, may let it through: its passes cost looks, never accepts.)"""
     confirmed = confirm({"x": Candidate(None, 0.0, skewed_landscape(seed + 100).test(1200))},
                         alpha=0.05, rules=RULES)["x"]
-    assert not screen.passed and not confirmed.passed
+    assert not confirmed.passed
 
 
 def family_comparison(deltas):
@@ -121,6 +142,7 @@ class Scripted:
 
     def __init__(self, *looks: LookRecord) -> None:
         self.script, self.records, self.planned = list(looks), [], len(looks)
+        self.final_size = max((r.comparison.n for r in looks), default=0)
 
     @property
     def done(self) -> bool:
@@ -182,3 +204,15 @@ def test_a_deployment_profile_weighs_the_mean_and_drops_weight_zero_families():
     assert weighted.mean == pytest.approx(0.1)
     assert weighted.rounds.tolist() == pytest.approx([0.1] * 300)
     assert not weighted.not_shown_harmless(margin=0.02) and not weighted.regressions(margin=0.02)
+
+
+def test_a_gain_too_small_to_confirm_within_the_pool_stops_before_walking_it():
+    """+0.003 (below the bar) at SD 0.05: never confirmable, rarely below 0 at a look. Without
+    the "cannot reach" futility it walked all 1,200 rounds; now it stops once its normal upper
+    bound is below the smallest mean the pool could confirm."""
+    for seed in range(5):
+        small = Landscape({"f": 0.003}, 0.05, seed=seed)
+        result = confirm({"x": Candidate(None, 0.0, small.test(1200))}, alpha=0.05,
+                         rules=RULES)["x"]
+        assert not result.passed and result.outcome == "futile"
+        assert result.n < 1200, (seed, result.n)  # not the pool's end

@@ -108,3 +108,27 @@ def test_an_idle_worker_takes_the_busiest_workers_last_chunks():
     assert queues.take(1) == [4, 5]
     assert queues.take(0) is None and queues.take(1) is None
     assert ChunkQueues({}, pieces=4).take(0) is None
+
+
+def test_every_family_of_a_comparison_goes_to_the_pool_in_one_request():
+    """One request per family left a core idle at the end of each; a 7-family trial waited
+    seven times. The families are split back in order, each with its own seeds."""
+    from decision_fakes import evaluation
+
+    from tuner.evaluation.engine import evaluate_families
+
+    requests = []
+
+    def fake(values, seeds):
+        requests.append([s.label for s in seeds])
+        return evaluation({s.label: 0.1 * i for i, s in enumerate(seeds)})
+
+    class Seed:
+        def __init__(self, label):
+            self.label = label
+
+    pools = {"decay": [Seed("d0"), Seed("d1")], "cyclic": [Seed("c0")], "write_filter": []}
+    out = evaluate_families({}, pools, evaluate=fake)
+    assert requests == [["d0", "d1", "c0"]]
+    assert list(out) == ["decay", "cyclic", "write_filter"]
+    assert [r.label for r in out["cyclic"].results] == ["c0"] and not out["write_filter"].results

@@ -305,13 +305,16 @@ def gate_options(func: Callable) -> Callable:
         click.option("--screen-alpha",
                      type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
                      default=DEFAULT_SCREEN_ALPHA, show_default=True,
-                     help="Level of the held-out screen (a filter before confirmation)."),
+                     help="The one-look held-out screen refuses a value whose gain's "
+                          "(1 - this) upper bound is below --min-improvement (a filter: "
+                          "its passes cost confirmation looks, never accepts)."),
         click.option("--harm-margin", type=FiniteFloatRange(min=0.0),
                      default=DEFAULT_HARM_MARGIN, show_default=True,
-                     help="No family may lose significantly more than this."),
+                     help="Every family must show it loses less than this (non-inferiority)."),
         click.option("--held-out", type=click.IntRange(min=2), default=DEFAULT_HELD_OUT,
                      show_default=True,
-                     help="Held-out scenarios per family the screen may walk (sized by power)."),
+                     help="Held-out scenarios per family in the decision bank (the screen "
+                          "looks at the first 50)."),
         click.option("--confirm-base-seed", type=int, default=None,
                      show_default="a fresh bank claimed from the storage's bank registry",
                      help="Base seed of the confirmation bank (must differ from --base-seed); "

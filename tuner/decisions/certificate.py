@@ -71,7 +71,7 @@ class Certificate:
         if not self.values:
             return (f"nothing was scored in {where}: no bound tighter than the range, "
                     f"{self.bound:g} ({families})")
-        named = _listing([f"{v.value:.4g}" for v in self.values])
+        named = _listing(list(dict.fromkeys(f"{v.value:.4g}" for v in self.values)))
         scope = (f"{self.confidence:.0%} simultaneous over the run's {self.decided} constant"
                  f"{'' if self.decided == 1 else 's'}, {families}")
         if self.collapsed:

@@ -19,7 +19,7 @@ from tuner.catalog import Constant
 from tuner.catalog.profile import active_profile
 from tuner.decisions import betting
 from tuner.defaults import DEFAULT_ALPHA
-from tuner.evaluation.engine import Evaluation, evaluate_values, family_mean
+from tuner.evaluation.engine import Evaluation, evaluate_families, evaluate_values, family_mean
 
 DISPLAY_LEVEL = 0.05  # the two-sided level of every interval shown (2.5% each side)
 
@@ -233,8 +233,8 @@ def compare_values(
     weights: Mapping[str, float] | None = None,
 ) -> PairedComparison:
     """Run both value sets on the same scenarios of every family and compare them paired."""
-    cand = {f: evaluate_values(candidate, seeds) for f, seeds in seeds_by_family.items()}
-    ref = {f: evaluate_values(reference, seeds) for f, seeds in seeds_by_family.items()}
+    cand = evaluate_families(candidate, seeds_by_family, evaluate=evaluate_values)
+    ref = evaluate_families(reference, seeds_by_family, evaluate=evaluate_values)
     return compare_evaluations(cand, ref, level=level, weights=weights)
 
 
@@ -254,7 +254,7 @@ class FamilyScorer:
                 self.constant: value}
 
     def evaluations(self, value: float) -> dict[str, Evaluation]:
-        return {f: evaluate_values(self.values(value), seeds) for f, seeds in self.pools.items()}
+        return evaluate_families(self.values(value), self.pools, evaluate=evaluate_values)
 
     def __call__(self, value: float) -> float:
         return family_mean(self.evaluations(value))

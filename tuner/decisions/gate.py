@@ -134,20 +134,21 @@ def decide(evidence: GateEvidence, *, min_improvement: float = DEFAULT_MIN_IMPRO
         return _regression(e.regressions, "the held-out scenarios")
     if e.screen == Reason.HARM_NOT_RULED_OUT.value:
         return _unproven(e.unproven, "the held-out scenarios")
-    if not e.validation_delta >= min_improvement:
+    if e.screen == "passed":  # a filter: what it lets through is judged by the confirmation
+        return _confirmation(e, min_improvement)
+    if e.screen in ("no validation improvement", "futile") \
+            or not e.validation_delta >= min_improvement:
         return Decision(False, Reason.NO_VALIDATION_IMPROVEMENT,
-                        f"validation delta {e.validation_delta:+.4f} < required "
-                        f"{min_improvement:+.4f}")
+                        f"screen: Δ {e.validation_delta:+.4f} on the held-out scenarios; its "
+                        f"upper bound is below the required {min_improvement:+.4f}")
     if e.screen == "test floor" or e.floor >= e.alpha:
         return Decision(False, Reason.TEST_FLOOR,
                         f"the test cannot reach its level {e.alpha:.4g}: its smallest p-value "
                         f"is {e.floor:.4g}; more changed scenarios are needed")
-    if e.screen != "passed" or not significant(e.p_value, e.alpha):
-        return Decision(False, Reason.NOT_SIGNIFICANT,
-                        f"screen: p = {e.p_value:.4g} (H0: mean gain ≤ {min_improvement:g}) "
-                        f"is not below {e.alpha:.4g} (95% CI [{e.ci_low:+.4f}, "
-                        f"{e.ci_high:+.4f}])")
-    return _confirmation(e, min_improvement)
+    return Decision(False, Reason.NOT_SIGNIFICANT,
+                    f"screen ({e.screen}): p = {e.p_value:.4g} (H0: mean gain ≤ "
+                    f"{min_improvement:g}) is not below {e.alpha:.4g} (95% CI "
+                    f"[{e.ci_low:+.4f}, {e.ci_high:+.4f}])")
 
 
 def _errors(errors: dict, where: str) -> Decision:

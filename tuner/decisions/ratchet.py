@@ -318,7 +318,7 @@ def confirm_survivors(screened: Mapping[str, Screened], s: RatchetSettings,
         return {}
     say(f"confirming {len(candidates)} screened values (Holm over {len(candidates)})")
     with Meter() as confirming:
-        results = confirm(candidates, alpha=s.alpha, rules=s.rules)
+        results = confirm(candidates, alpha=s.alpha, rules=s.rules, progress=say)
     for name in candidates:  # the confirmation runs in rounds: its cost is shared
         screened[name].cost["confirmation (shared)"] = confirming.figures
     return results

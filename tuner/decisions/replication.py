@@ -25,6 +25,7 @@ from tuner.catalog import Constant
 from tuner.decisions import betting
 from tuner.decisions.comparison import PairedComparison, compare_values
 from tuner.decisions.ledger import Ledger, LedgerRecord
+from tuner.decisions.power import FIRST_LOOK, LOOK_GROWTH, look_sizes
 from tuner.decisions.stages import StageResult, StageRules
 from tuner.evaluation.engine import BankSpec
 from tuner.studies.banks import BankClaim, BankRegistry
@@ -143,13 +144,49 @@ def accepting_sizes(stage: StageResult, cap: int) -> dict[str, int]:
     return {f: max(2, min(max(int(n), REPLICATION_FLOOR), cap)) for f, n in sorted(sizes.items())}
 
 
+# An early stop needs the gain itself shown on the fresh bank (anytime p of "mean <= 0" below
+# this), not only an estimate above 0: looking until the estimate turns positive would let a
+# value with no gain "replicate" more often than half the time.
+REPLICATION_EARLY_LEVEL = 0.05
+
+
 def replicate(constant: Constant, value: float, incumbent: Mapping[Constant, float],
               stage: StageResult, bank: BankSpec, *, rules: StageRules) -> dict:
-    """Score ``value`` alone against the incumbent on the replication bank and judge it."""
+    """Score ``value`` alone against the incumbent on the replication bank and judge it.
+
+    Looks at 50, 75, 112, ... per family up to the planned size (``accepting_sizes``): it stops
+    early as replicated once every family shows no harm beyond the margin and the gain is
+    shown at ``REPLICATION_EARLY_LEVEL`` (both anytime-valid, so stopping there is as sound as
+    the full size), and early as not replicated once a family's loss beyond the margin is
+    proven or a scenario crashed on one side only. Otherwise the full size is judged.
+    """
     sizes = accepting_sizes(stage, bank.size)
-    seeds = {f: bank.prefix(f, n) for f, n in sizes.items()}
-    comparison = compare_values({**incumbent, constant: value}, incumbent, seeds)
-    return judge_replication(comparison, bank, rules=rules)
+    planned = look_sizes(max(sizes.values()), first=FIRST_LOOK, growth=LOOK_GROWTH)
+    values = {**incumbent, constant: value}
+    for n in planned:
+        seeds = {f: bank.prefix(f, min(n, cap)) for f, cap in sizes.items()}
+        comparison = compare_values(values, incumbent, seeds)
+        if n < planned[-1] and (_shown_early(comparison, rules) or _failed_early(comparison,
+                                                                              rules)):
+            break
+    record = judge_replication(comparison, bank, rules=rules)
+    record["planned"] = sizes
+    record["early"] = record["sizes"] != sizes
+    return record
+
+
+def _shown_early(comparison: PairedComparison, rules: StageRules) -> bool:
+    """No crash, no harm beyond the margin in any family, and the gain shown."""
+    return (not comparison.errors and not comparison.not_shown_harmless(
+        margin=rules.harm_margin, alpha=rules.harm_alpha)
+        and betting.p_value(comparison.rounds, 0.0, design_level=REPLICATION_EARLY_LEVEL)
+        < REPLICATION_EARLY_LEVEL)
+
+
+def _failed_early(comparison: PairedComparison, rules: StageRules) -> bool:
+    """A crash on one side, or a loss beyond the margin proven in some family."""
+    return bool(comparison.errors) or bool(comparison.regressions(
+        margin=rules.harm_margin, alpha=rules.harm_alpha))
 
 
 def judge_replication(comparison: PairedComparison, bank: BankSpec, *,

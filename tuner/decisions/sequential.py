@@ -67,6 +67,11 @@ class SequentialComparison:
         return len(self.per_family)
 
     @property
+    def final_size(self) -> int:
+        """Scenarios per family at the last planned look (rounds, when the pool ends)."""
+        return self.per_family[-1]
+
+    @property
     def last(self) -> LookRecord | None:
         return self.records[-1] if self.records else None
 

@@ -25,6 +25,7 @@ from tuner.decisions.certificate import Certificate, certify
 from tuner.decisions.comparison import FamilyScorer, PairedComparison, compare_values
 from tuner.decisions.confirmation import Candidate, confirm
 from tuner.decisions.gate import Decision, GateEvidence, decide
+from tuner.decisions.power import FIRST_LOOK
 from tuner.decisions.proposal import CLIFF_DROP, Proposal, propose
 from tuner.decisions.sequential import SeedPool, SequentialComparison
 from tuner.decisions.stages import StageResult, StageRules, run_screen
@@ -94,9 +95,10 @@ def held_out_test(proposal: Proposal, pool: SeedPool) -> SequentialComparison:
     return SequentialComparison(pool, compare, level=1.0)
 
 
-def held_out_pool(constant: Constant, bank: BankSpec) -> SeedPool:
-    return SeedPool(tuple(constant.reached_families), bank.held_out, bank.held_out_prefix,
-                    name=f"held-out {bank.tag}")
+def screen_pool(constant: Constant, bank: BankSpec) -> SeedPool:
+    """The screen's one look: the first ``FIRST_LOOK`` held-out scenarios of each family."""
+    return SeedPool(tuple(constant.reached_families), min(FIRST_LOOK, bank.held_out),
+                    bank.held_out_prefix, name=f"held-out {bank.tag}")
 
 
 def confirmation_pool(constant: Constant, bank: BankSpec) -> SeedPool:
@@ -109,8 +111,8 @@ def screen(proposal: Proposal, bank: BankSpec, *, alpha: float, rules: StageRule
     """Sequentially test the proposal on the decision bank's held-out pool."""
     if progress:
         progress(f"screening {proposal.constant.name} = {proposal.value:.4g} on held-out "
-                 f"scenarios (sequential looks)")
-    test = held_out_test(proposal, held_out_pool(proposal.constant, bank))
+                 f"scenarios (one look of {FIRST_LOOK} per family)")
+    test = held_out_test(proposal, screen_pool(proposal.constant, bank))
     return run_screen(test, alpha=alpha, rules=rules), test
 
 

@@ -25,7 +25,12 @@ import optuna
 from scenarios import ScenarioSeed
 from tuner.catalog import Constant
 from tuner.catalog.profile import Profile, active_profile, weighted_mean
-from tuner.evaluation.engine import Evaluation, batch_per_family, evaluate_values, sample_seeds
+from tuner.evaluation.engine import (
+    Evaluation,
+    batch_per_family,
+    evaluate_families,
+    sample_seeds,
+)
 
 
 class NoWeightedFamilyError(ValueError):
@@ -125,14 +130,14 @@ class ConstantObjective:
     def baseline_evaluations(self) -> dict[str, Evaluation]:
         """The baseline on each family's whole train pool (memoised after the first call)."""
         values = with_value(self.baseline, self.constant, self.baseline_value)
-        return {f: evaluate_values(values, pool) for f, pool in self.train_pools.items()}
+        return evaluate_families(values, self.train_pools)
 
     def score(self, value: float, trial_number: int, *, whole: bool = False) -> PairedScore:
         """Evaluate ``value`` paired against the baseline on trial ``trial_number``'s sample."""
         seeds = self.seeds_for(trial_number, whole=whole)
         values = with_value(self.baseline, self.constant, value)
         return PairedScore.build(
-            {f: evaluate_values(values, s) for f, s in seeds.items()},
+            evaluate_families(values, seeds),
             self.baseline_evaluations(),
             weights=self.weights,
         )

@@ -20,7 +20,7 @@ def check_markdown(result: CheckResult) -> str:
     lines = [f"## tuner check: {verdict}", "",
              f"Ledger {result.source}, checked against popoto {result.popoto.get('version')} "
              f"(source {result.popoto.get('source')}) on the first {result.seeds} seeds per "
-             f"family of confirmation bank {result.bank}; tolerance {result.tolerance}; "
+             f"family of bank {result.bank}; tolerance {result.tolerance}; "
              f"at most {result.scenario_runs} scenario runs, {result.seconds:.0f} s.", ""]
     if broken:
         lines += ["### Broken claims", ""]
