@@ -11,7 +11,8 @@ warm: restore templates written), on the pool and on the cluster. Prints a table
 with ``--json``; asserts nothing.
 
 Run: ``python benchmarks/bench_cluster.py [--tier all | --constants a,b] [--workers 2]
-[--overhead] [--ratchet-args "--bank-size 20 --held-out 20 --confirm-size 20"] [--json]``.
+[--overhead] [--ratchet-args="--bank-size 20 --held-out 20 --confirm-size 20"] [--json]``
+(``--ratchet-args=`` with "=": its value starts with "--").
 """
 
 from __future__ import annotations
