@@ -130,6 +130,13 @@ def test_a_one_sided_crash_stops_the_value_and_is_named():
     assert not result.passed and result.outcome == "scenario errors"
     assert result.errors == {"candidate": {}, "incumbent": {"f:0": "RuntimeError: boom"}}
     assert "boom" in result.detail
+    # the confirmation stops it at once too (a +0.3 "gain" there would otherwise keep looking)
+    confirm_test = Landscape({"f": 0.0}, 0.0).test(1200)
+    confirm_test.compare = compare
+    confirmed = confirm({"x": Candidate(None, 0.0, confirm_test)}, alpha=0.05,
+                        rules=RULES)["x"]
+    assert not confirmed.passed and confirmed.outcome == "scenario errors"
+    assert len(confirmed.looks) == 1
 
 
 def look(p_value: float, index: int = 1) -> LookRecord:

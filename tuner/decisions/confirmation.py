@@ -23,8 +23,7 @@ from tuner.catalog import Constant
 from tuner.decisions import betting
 from tuner.decisions.comparison import PairedComparison, compare_values
 from tuner.decisions.gate import significant
-from tuner.decisions.power import FIRST_LOOK, LOOK_GROWTH, look_sizes
-from tuner.decisions.sequential import SequentialComparison
+from tuner.decisions.sequential import SequentialComparison, walk_prefixes
 from tuner.decisions.stages import (
     Efficacy,
     StageResult,
@@ -161,17 +160,15 @@ def _walk_together(values: Mapping[Constant, float], incumbent: Mapping[Constant
     loss beyond the margin proven, or once such a loss is proven; otherwise all of ``seeds``.
     A set of seven values once cost ~7,000 runs on 855 scenarios per family when its gain
     was plain at 50. Returns the last comparison and the seeds it used."""
-    sizes = {f: len(s) for f, s in seeds.items()}
-    planned = look_sizes(max(sizes.values(), default=1), first=FIRST_LOOK, growth=LOOK_GROWTH)
-    for n in planned:
-        used = {f: list(s[:min(n, sizes[f])]) for f, s in seeds.items()}
-        together = compare_values(values, incumbent, used)
+    def clear(together: PairedComparison) -> bool:
         proven = together.regressions(margin=rules.harm_margin, alpha=rules.harm_alpha)
         shown = betting.p_value(together.rounds, 0.0, design_level=JOINT_EARLY_LEVEL) \
             < JOINT_EARLY_LEVEL
-        if proven or shown:
-            break
-    return together, used
+        return bool(proven) or shown
+
+    return walk_prefixes({f: len(s) for f, s in seeds.items()},
+                         lambda f, n: list(seeds[f][:n]),
+                         lambda used: compare_values(values, incumbent, used), clear)
 
 
 def _without(values: Mapping[Constant, float], incumbent: Mapping[Constant, float],

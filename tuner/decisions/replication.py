@@ -25,7 +25,7 @@ from tuner.catalog import Constant
 from tuner.decisions import betting
 from tuner.decisions.comparison import PairedComparison, compare_values
 from tuner.decisions.ledger import Ledger, LedgerRecord
-from tuner.decisions.power import FIRST_LOOK, LOOK_GROWTH, look_sizes
+from tuner.decisions.sequential import walk_prefixes
 from tuner.decisions.stages import StageResult, StageRules
 from tuner.evaluation.engine import BankSpec
 from tuner.studies.banks import BankClaim, BankRegistry
@@ -161,14 +161,10 @@ def replicate(constant: Constant, value: float, incumbent: Mapping[Constant, flo
     proven or a scenario crashed on one side only. Otherwise the full size is judged.
     """
     sizes = accepting_sizes(stage, bank.size)
-    planned = look_sizes(max(sizes.values()), first=FIRST_LOOK, growth=LOOK_GROWTH)
     values = {**incumbent, constant: value}
-    for n in planned:
-        seeds = {f: bank.prefix(f, min(n, cap)) for f, cap in sizes.items()}
-        comparison = compare_values(values, incumbent, seeds)
-        if n < planned[-1] and (_shown_early(comparison, rules) or _failed_early(comparison,
-                                                                              rules)):
-            break
+    comparison, _ = walk_prefixes(
+        sizes, bank.prefix, lambda seeds: compare_values(values, incumbent, seeds),
+        lambda c: _shown_early(c, rules) or _failed_early(c, rules))
     record = judge_replication(comparison, bank, rules=rules)
     record["planned"] = sizes
     record["early"] = record["sizes"] != sizes

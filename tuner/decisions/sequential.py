@@ -98,3 +98,20 @@ class SequentialComparison:
 
     def looks_summary(self) -> list[dict]:
         return [r.to_dict() for r in self.records]
+
+
+def walk_prefixes(sizes: Mapping[str, int], prefix: Prefix,
+                  compare: Callable[[dict[str, list[ScenarioSeed]]], PairedComparison],
+                  stop: Callable[[PairedComparison], bool]
+                  ) -> tuple[PairedComparison, dict[str, list[ScenarioSeed]]]:
+    """Compare on nested prefixes (FIRST_LOOK, then LOOK_GROWTH times more, each family capped
+    at its size) until ``stop`` says the answer is clear or the sizes are reached: the last
+    comparison and the seeds it used. For stages judged once at the end (replication, the
+    joint check) that may end early on anytime-valid evidence."""
+    planned = look_sizes(max(sizes.values(), default=1), first=FIRST_LOOK, growth=LOOK_GROWTH)
+    for n in planned:
+        seeds = {f: prefix(f, min(n, cap)) for f, cap in sizes.items()}
+        comparison = compare(seeds)
+        if n < planned[-1] and stop(comparison):
+            break
+    return comparison, seeds
