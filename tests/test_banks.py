@@ -127,6 +127,7 @@ def fake_scores(monkeypatch):
                                                seconds=0.0) for s in seeds))
 
     monkeypatch.setattr(comparison, "evaluate_values", evaluate)
+    monkeypatch.setattr(comparison, "prefetch", lambda requests: None)  # faked above
 
 
 @pytest.fixture

@@ -37,15 +37,15 @@ def stable(data):
 
 @pytest.fixture
 def pool_calls(monkeypatch) -> list[int]:
-    """How many scenarios each ``WorkerPool.evaluate`` call was given."""
+    """How many scenarios each ``WorkerPool.evaluate_many`` call was given."""
     calls: list[int] = []
-    original = WorkerPool.evaluate
+    original = WorkerPool.evaluate_many
 
-    def counted(self, values, seeds):
-        calls.append(len(seeds))
-        return original(self, values, seeds)
+    def counted(self, requests):
+        calls.append(sum(len(seeds) for _, seeds in requests))
+        return original(self, requests)
 
-    monkeypatch.setattr(WorkerPool, "evaluate", counted)
+    monkeypatch.setattr(WorkerPool, "evaluate_many", counted)
     return calls
 
 

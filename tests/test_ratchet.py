@@ -160,6 +160,7 @@ def test_joint_check_names_the_acceptance_to_drop(monkeypatch):
                                                spearman=0, top=(), seconds=0) for s in seeds))
 
     monkeypatch.setattr(comparison, "evaluate_values", fake)
+    monkeypatch.setattr(comparison, "prefetch", lambda requests: None)  # faked above
     confirm_bank = BankSpec(size=10, base_seed=7)
     seeds = {f: confirm_bank.bank(f) for f in ("confidence", "decay")}
     joint = joint_check({a: 0.3, b: 0.6}, {}, seeds, rules=StageRules(), bank=confirm_bank.tag)

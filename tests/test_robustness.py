@@ -30,8 +30,11 @@ from tuner.evaluation.engine import BankSpec, Evaluation
 
 
 def fake_evaluate(gain_of):
-    """evaluate_values where the candidate (any non-empty values) scores 0.5 + gain_of(seed)
+    """evaluate_many where the candidate (any non-empty values) scores 0.5 + gain_of(seed)
     plus seeded noise shared by both sides (paired), the reference 0.5 + that noise."""
+
+    def evaluate_many(requests):
+        return [evaluate(values, seeds) for values, seeds in requests]
 
     def evaluate(values, seeds):
         out = []
@@ -43,7 +46,7 @@ def fake_evaluate(gain_of):
                                       top=(), seconds=0.0))
         return Evaluation(tuple(out))
 
-    return evaluate
+    return evaluate_many
 
 
 @pytest.fixture
@@ -88,7 +91,7 @@ def test_crossing_interpolates_where_the_estimate_turns_negative():
 def test_a_value_that_loses_as_one_knob_moves_is_conditional_naming_that_knob(
         monkeypatch, decay_per_hop):
     """Gain +0.03 in today's world, falling by 0.1 per unit of side_share_scale: 0 at 1.3."""
-    monkeypatch.setattr(robustness, "evaluate_values",
+    monkeypatch.setattr(robustness, "evaluate_many",
                         fake_evaluate(lambda s: 0.03 - 0.1 * (side_share(s) - 1.0)))
     result = assess(decay_per_hop, 0.838, {}, max_n=200, samples=0)
     assert result.verdict == "conditional"
@@ -111,7 +114,7 @@ def test_a_value_that_loses_as_one_knob_moves_is_conditional_naming_that_knob(
 
 
 def test_a_value_that_gains_in_every_world_is_robust(monkeypatch, decay_per_hop):
-    monkeypatch.setattr(robustness, "evaluate_values", fake_evaluate(lambda s: 0.03))
+    monkeypatch.setattr(robustness, "evaluate_many", fake_evaluate(lambda s: 0.03))
     result = assess(decay_per_hop, 0.838, {}, max_n=200, samples=2)
     assert result.verdict == "robust" and result.conditions == []
     assert all(r.holds for r in result.rows)
@@ -124,7 +127,7 @@ def test_a_loss_in_all_knobs_together_is_named_as_such(monkeypatch, decay_per_ho
         both = side_share(seed) > 1.5 and seed.knob("max_side_records", 4) > 5
         return -0.1 if both else 0.03
 
-    monkeypatch.setattr(robustness, "evaluate_values", fake_evaluate(gain))
+    monkeypatch.setattr(robustness, "evaluate_many", fake_evaluate(gain))
     joint = Variant("co_occurrence", "sample", None,
                     (("max_side_records", 8.0), ("side_share_scale", 2.0)))
     result = assess(decay_per_hop, 0.838, {}, max_n=200,
@@ -171,7 +174,7 @@ def test_each_variant_is_sized_by_power_at_the_noisiest_sd():
 
 
 def test_the_ledger_record_carries_the_robustness(monkeypatch, decay_per_hop):
-    monkeypatch.setattr(robustness, "evaluate_values", fake_evaluate(lambda s: 0.03))
+    monkeypatch.setattr(robustness, "evaluate_many", fake_evaluate(lambda s: 0.03))
     record = LedgerRecord(constant="decay_per_hop", attr=None, default=0.5, proposal=0.838,
                           decision="ACCEPT", reason="accepted", detail="", train_delta=0.01,
                           validation_delta=0.01, ci_low=0.0, ci_high=0.02, trials=11,
@@ -187,7 +190,7 @@ def test_the_ledger_record_carries_the_robustness(monkeypatch, decay_per_hop):
 def test_the_report_draws_the_gain_against_each_knob(monkeypatch, decay_per_hop):
     from tuner.views.robustness_view import knob_panels, robustness_html
 
-    monkeypatch.setattr(robustness, "evaluate_values",
+    monkeypatch.setattr(robustness, "evaluate_many",
                         fake_evaluate(lambda s: 0.03 - 0.1 * (side_share(s) - 1.0)))
     data = json.loads(json.dumps(assess(decay_per_hop, 0.838, {}, max_n=100,
                                         samples=1).to_dict()))
@@ -267,7 +270,7 @@ def test_the_hoeffding_fallback_splits_its_level_over_the_looks(monkeypatch):
 
 def test_a_value_that_does_not_hold_even_in_todays_world_is_conditional(monkeypatch,
                                                                         decay_per_hop):
-    monkeypatch.setattr(robustness, "evaluate_values", fake_evaluate(lambda s: -0.05))
+    monkeypatch.setattr(robustness, "evaluate_many", fake_evaluate(lambda s: -0.05))
     result = assess(decay_per_hop, 0.838, {}, max_n=100,
                     variants=[Variant("co_occurrence", "default", None)])
     assert result.verdict == "conditional"

@@ -159,6 +159,9 @@ class Scripted:
     def last(self):
         return self.records[-1] if self.records else None
 
+    def next_requests(self) -> list:
+        return []  # nothing to evaluate: the looks are given
+
     def next_look(self) -> LookRecord:
         self.records.append(self.script[len(self.records)])
         return self.records[-1]

@@ -39,6 +39,7 @@ def install_landscape(monkeypatch, curve):
                            top=(), seconds=0.0) for s in seeds))
 
     monkeypatch.setattr(comparison, "evaluate_values", fake_evaluate)
+    monkeypatch.setattr(comparison, "prefetch", lambda requests: None)  # faked above
     return calls
 
 
@@ -162,6 +163,7 @@ def test_a_loss_in_a_reached_family_is_a_family_regression(monkeypatch):
             + 0.001 * (s.seed_id % 7), spearman=0.0, top=(), seconds=0.0) for s in seeds))
 
     monkeypatch.setattr(comparison, "evaluate_values", fake_evaluate)
+    monkeypatch.setattr(comparison, "prefetch", lambda requests: None)  # faked above
     xy = Constant(name="xy", tier=1, family="decay", families=("decay", "confidence"), low=0.0,
                   high=1.0, mode="C", attr="DECAY_RATE")
     study = optuna.create_study(direction="maximize")

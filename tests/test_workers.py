@@ -110,6 +110,18 @@ def test_an_idle_worker_takes_the_busiest_workers_last_chunks():
     assert ChunkQueues({}, pieces=4).take(0) is None
 
 
+def test_a_large_request_is_cut_into_chunks_no_longer_than_the_limit():
+    """One request of several value sets must not make chunks longer (a request ends with one
+    worker on its last chunk): past ``limit`` a share is cut into more pieces."""
+    from tuner.evaluation.workers import ChunkQueues
+
+    queues = ChunkQueues({0: list(range(100))}, pieces=4, limit=16)
+    sizes = []
+    while (chunk := queues.take(0)) is not None:
+        sizes.append(len(chunk))
+    assert sizes == [16] * 6 + [4]
+
+
 def test_every_family_of_a_comparison_goes_to_the_pool_in_one_request():
     """One request per family left a core idle at the end of each; a 7-family trial waited
     seven times. The families are split back in order, each with its own seeds."""
@@ -132,3 +144,107 @@ def test_every_family_of_a_comparison_goes_to_the_pool_in_one_request():
     assert requests == [["d0", "d1", "c0"]]
     assert list(out) == ["decay", "cyclic", "write_filter"]
     assert [r.label for r in out["cyclic"].results] == ["c0"] and not out["write_filter"].results
+
+
+class RecordingPool:
+    """A stand-in worker pool: records every request it is sent (value sets and labels) and
+    scores a seed by (number of values set, seed index), so candidate and reference differ."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[tuple[dict, list[str]]]] = []
+
+    def evaluate_many(self, requests):
+        from scenarios.runner import ScenarioResult
+
+        self.requests.append([({c.name: v for c, v in values.items()},
+                               [s.label for s in seeds]) for values, seeds in requests])
+        return [ScenarioResult(label=s.label, ndcg=0.01 * (s.seed_id % 7) + 0.1 * len(values),
+                               spearman=0.0, top=(), seconds=0.0)
+                for values, seeds in requests for s in seeds]
+
+
+@pytest.fixture
+def recording_pool():
+    from tuner.evaluation.engine import clear_memo, set_worker_pool
+
+    pool = RecordingPool()
+    clear_memo()
+    previous = set_worker_pool(pool)
+    try:
+        yield pool
+    finally:
+        set_worker_pool(previous)
+        clear_memo()
+
+
+def _two_constants():
+    from tuner.catalog import load_catalog
+
+    catalog = load_catalog()
+    return catalog.resolve("WILSON_CI_THRESHOLD"), catalog.resolve("decay_per_hop")
+
+
+def test_both_sides_of_a_comparison_go_to_the_pool_in_one_request(recording_pool):
+    """A candidate and its reference asked the pool twice, and each request ended with a core
+    idle; now one request carries both value sets, and the memo answers a second ask."""
+    from scenarios.seeds import draw_seed
+    from tuner.decisions.comparison import compare_values
+
+    wilson, _ = _two_constants()
+    seeds = {"cyclic": [draw_seed("cyclic", i) for i in range(3)]}
+    comparison = compare_values({wilson: 0.4}, {}, seeds)
+    assert len(recording_pool.requests) == 1
+    (sent,) = recording_pool.requests
+    assert [values for values, _ in sent] == [{"WILSON_CI_THRESHOLD": 0.4}, {}]
+    assert [labels for _, labels in sent] == [[s.label for s in seeds["cyclic"]]] * 2
+    assert comparison.mean == pytest.approx(0.1)
+    compare_values({wilson: 0.4}, {}, seeds)
+    assert len(recording_pool.requests) == 1
+
+
+def test_every_open_test_of_a_confirmation_round_goes_to_the_pool_in_one_request(
+        recording_pool):
+    """A confirmation round of m values sent 2m requests; now it sends one, and each test's
+    looks read exactly the scenarios they would have asked for alone."""
+    from scenarios.seeds import draw_seed
+    from tuner.decisions.comparison import compare_values, comparison_requests
+    from tuner.decisions.confirmation import Candidate, confirm
+    from tuner.decisions.sequential import SeedPool, SequentialComparison
+    from tuner.decisions.stages import StageRules
+
+    def test_of(constant, value, family):
+        pool = SeedPool((family,), 200, lambda f, n: [draw_seed(f, i) for i in range(n)])
+        candidate = {constant: value}
+        return SequentialComparison(
+            pool, lambda seeds, level: compare_values(candidate, {}, seeds, level=level),
+            requests=lambda seeds: comparison_requests(candidate, {}, seeds))
+
+    wilson, hop = _two_constants()
+    candidates = {"w": Candidate(wilson, 0.4, test_of(wilson, 0.4, "cyclic")),
+                  "h": Candidate(hop, 0.8, test_of(hop, 0.8, "co_occurrence"))}
+    results = confirm(candidates, alpha=0.05,
+                      rules=StageRules(min_improvement=0.005, harm_margin=0.02))
+    assert all(r.passed for r in results.values())  # +0.1 on every scenario
+    first = recording_pool.requests[0]
+    assert [values for values, _ in first] == [  # the shared incumbent once, both families
+        {"WILSON_CI_THRESHOLD": 0.4}, {}, {"decay_per_hop": 0.8}]
+    assert [len(labels) for _, labels in first] == [50, 100, 50]
+    looks = max(len(c.test.records) for c in candidates.values())
+    assert len(recording_pool.requests) == looks  # one request a round, never one a test
+
+
+def test_a_full_memo_is_emptied_without_losing_what_the_request_had_memoised(
+        recording_pool, monkeypatch):
+    """Emptying the memo at its limit drops results this very request was about to read from
+    it: they are asked for again, never looked up after they are gone."""
+    from scenarios.seeds import draw_seed
+    from tuner.evaluation import engine
+
+    wilson, _ = _two_constants()
+    seeds = [draw_seed("cyclic", i) for i in range(4)]
+    engine.evaluate_values({}, seeds[:2])
+    monkeypatch.setattr(engine, "MEMO_LIMIT", 5)
+    first, second = engine.evaluate_many([({}, seeds), ({wilson: 0.4}, seeds)])
+    assert [r.label for r in first.results] == [s.label for s in seeds]
+    assert [r.label for r in second.results] == [s.label for s in seeds]
+    assert [len(labels) for _, labels in recording_pool.requests[-1]] == [4, 4]

@@ -163,7 +163,8 @@ def worker_command(
     bank = BankSpec(size=bank_size, base_seed=base_seed)
     with redis_or_fail(redis_url) as target, interruptible(storage):
         summary = run_study(constant, trials=trials, storage=storage, study_name=study_name,
-                            seed=seed, batch=batch, bank=bank, baseline=incumbent)
+                            seed=seed, batch=batch, bank=bank, baseline=incumbent,
+                            prefetch_queued=False)
     if as_json:
         emit_json({**summary.to_dict(), "redis": target.description})
     else:

@@ -19,7 +19,14 @@ from tuner.catalog import Constant
 from tuner.catalog.profile import active_profile
 from tuner.decisions import betting
 from tuner.defaults import DEFAULT_ALPHA
-from tuner.evaluation.engine import Evaluation, evaluate_families, evaluate_values, family_mean
+from tuner.evaluation.engine import (
+    Evaluation,
+    Request,
+    evaluate_families,
+    evaluate_values,
+    family_mean,
+    prefetch,
+)
 
 DISPLAY_LEVEL = 0.05  # the two-sided level of every interval shown (2.5% each side)
 
@@ -232,10 +239,20 @@ def compare_values(
     seeds_by_family: Mapping[str, Sequence[ScenarioSeed]], *, level: float | None = None,
     weights: Mapping[str, float] | None = None,
 ) -> PairedComparison:
-    """Run both value sets on the same scenarios of every family and compare them paired."""
+    """Run both value sets on the same scenarios of every family and compare them paired
+    (one pool request for both sides)."""
+    prefetch(comparison_requests(candidate, reference, seeds_by_family))
     cand = evaluate_families(candidate, seeds_by_family, evaluate=evaluate_values)
     ref = evaluate_families(reference, seeds_by_family, evaluate=evaluate_values)
     return compare_evaluations(cand, ref, level=level, weights=weights)
+
+
+def comparison_requests(candidate: Mapping[Constant, float], reference: Mapping[Constant, float],
+                        seeds_by_family: Mapping[str, Sequence[ScenarioSeed]]) -> list[Request]:
+    """What ``compare_values`` evaluates, for ``engine.prefetch`` (several comparisons of a
+    round in one pool request)."""
+    flat = [seed for seeds in seeds_by_family.values() for seed in seeds]
+    return [(candidate, flat), (reference, flat)]
 
 
 class FamilyScorer:
@@ -258,6 +275,11 @@ class FamilyScorer:
 
     def __call__(self, value: float) -> float:
         return family_mean(self.evaluations(value))
+
+    def prefetch(self, values: Sequence[float]) -> None:
+        """Score ``values`` in one pool request, so the calls that follow read the memo."""
+        flat = [seed for seeds in self.pools.values() for seed in seeds]
+        prefetch([(self.values(v), flat) for v in values])
 
     def compare(self, value: float, reference: float) -> PairedComparison:
         return compare_evaluations(self.evaluations(value), self.evaluations(reference))

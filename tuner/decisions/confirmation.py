@@ -35,6 +35,7 @@ from tuner.decisions.stages import (
     stage_result,
     unproven,
 )
+from tuner.evaluation.engine import prefetch
 
 
 @dataclass
@@ -61,6 +62,7 @@ def confirm(candidates: Mapping[str, Candidate], *, alpha: float, rules: StageRu
         if progress and active:
             progress(_round_text(candidates, active))
         level = alpha / max(1, m - sum(c.accepted_at is not None for c in candidates.values()))
+        prefetch([r for c in active for r in c.test.next_requests()])  # one pool request
         for candidate in active:
             look = candidate.test.next_look()
             look.p_value = efficacy(look, rules, design)

@@ -108,6 +108,15 @@ def probe_points(constant: Constant, value: float) -> list[float]:
     return points
 
 
+def score_together(scorer: FamilyScorer | Callable[[float], float],
+                   values: list[float]) -> None:
+    """Score ``values`` in one pool request before ``scorer`` reads them one by one (a plain
+    function standing in for a scorer has nothing to fetch)."""
+    fetch = getattr(scorer, "prefetch", None)
+    if fetch is not None:
+        fetch(values)
+
+
 def find_cliff(constant: Constant, value: float, train: FamilyScorer) -> float | None:
     """The probed neighbour where mean nDCG@5 drops by CLIFF_DROP or more, if any."""
     here = train(value)
@@ -153,6 +162,7 @@ def choose_proposal(
             values.append(value)
         if len(values) == top:
             break
+    score_together(train, values)
     candidates = [{"value": v, "train": train(v)} for v in values]
     best = max(candidates, key=lambda c: c["train"])
     return best["value"], candidates
@@ -283,6 +293,7 @@ def find_plateau(constant: Constant, value: float, train: FamilyScorer, probe: F
     refined. (Walking on the whole pool cost ~2,300 scenario runs for a 4-family constant,
     more than its whole study.)
     """
+    score_together(probe, [value, *probe_points(constant, value)])  # find_cliff's too
     here = probe(value)
     sides = [(p, abs(here - probe(p)) <= PLATEAU_TOLERANCE)
              for p in probe_points(constant, value)]

@@ -58,7 +58,7 @@ from tuner.catalog.profile import active_profile
 from tuner.decisions.ledger import LedgerRecord
 from tuner.decisions.robustness_report import note_robustness, robustness_text
 from tuner.defaults import DEFAULT_HARM_MARGIN, ROBUSTNESS_BASE_SEED
-from tuner.evaluation.engine import BankSpec, evaluate_values, scenario_runs
+from tuner.evaluation.engine import BankSpec, evaluate_many, scenario_runs
 from tuner.evaluation.outside import outside_lines
 
 try:  # the lead's anytime-valid bound (Waudby-Smith & Ramdas betting)
@@ -260,8 +260,7 @@ def run_variants(variants: Sequence[Variant], candidate: Mapping[Constant, float
         seeds = {i: [s.with_knobs(dict(variants[i].values))
                      for s in seeds_of(variants[i].family, size)] for i in open_}
         flat = [s for i in open_ for s in seeds[i]]
-        cand = evaluate_values(candidate, flat).results
-        ref = evaluate_values(reference, flat).results
+        cand, ref = (e.results for e in evaluate_many([(candidate, flat), (reference, flat)]))
         start = 0
         for i in open_:
             stop = start + len(seeds[i])

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from scenarios import ScenarioSeed
 from tuner.decisions.comparison import PairedComparison
 from tuner.decisions.power import FIRST_LOOK, LOOK_GROWTH, look_sizes
+from tuner.evaluation.engine import Request
 
 Compare = Callable[[Mapping[str, Sequence[ScenarioSeed]], float], PairedComparison]
+Requests = Callable[[Mapping[str, Sequence[ScenarioSeed]]], list[Request]]
 Prefix = Callable[[str, int], list[ScenarioSeed]]
 
 
@@ -57,8 +59,9 @@ class SequentialComparison:
     """
 
     def __init__(self, pool: SeedPool, compare: Compare, *, level: float = 1.0,
-                 first: int = FIRST_LOOK) -> None:
+                 first: int = FIRST_LOOK, requests: Requests | None = None) -> None:
         self.pool, self.compare, self.level = pool, compare, level
+        self.requests = requests
         self.per_family = look_sizes(pool.capacity, first=first, growth=LOOK_GROWTH)
         self.records: list[LookRecord] = []
 
@@ -86,6 +89,14 @@ class SequentialComparison:
         index = min(len(self.records), self.planned - 1)
         n = min(self.per_family[index], self.pool.capacity)
         return {f: n for f in self.pool.families}
+
+    def next_requests(self) -> list[Request]:
+        """What the next look will evaluate (``requests`` of its seeds; none when not given),
+        so a round of several tests can send all of them as one pool request."""
+        if self.requests is None or self.done:
+            return []
+        sizes = self._next_sizes()
+        return self.requests({f: self.pool.prefix(f, sizes[f]) for f in self.pool.families})
 
     def next_look(self) -> LookRecord:
         """Take the next planned look and record it."""

@@ -22,7 +22,12 @@ import optuna
 
 from tuner.catalog import Constant
 from tuner.decisions.certificate import Certificate, certify
-from tuner.decisions.comparison import FamilyScorer, PairedComparison, compare_values
+from tuner.decisions.comparison import (
+    FamilyScorer,
+    PairedComparison,
+    compare_values,
+    comparison_requests,
+)
 from tuner.decisions.confirmation import Candidate, confirm
 from tuner.decisions.gate import Decision, GateEvidence, decide
 from tuner.decisions.power import FIRST_LOOK
@@ -92,7 +97,9 @@ def held_out_test(proposal: Proposal, pool: SeedPool) -> SequentialComparison:
     def compare(seeds: Mapping[str, list], level: float) -> PairedComparison:
         return compare_values(candidate, reference, seeds, level=level)
 
-    return SequentialComparison(pool, compare, level=1.0)
+    return SequentialComparison(
+        pool, compare, level=1.0,
+        requests=lambda seeds: comparison_requests(candidate, reference, seeds))
 
 
 def screen_pool(constant: Constant, bank: BankSpec) -> SeedPool:

@@ -173,12 +173,17 @@ class ClusterPool:
 
     def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
         """One task per scenario, each hinted at its home worker; gathered in order."""
+        return self.evaluate_many([(values, seeds)])
+
+    def evaluate_many(self, requests: Sequence[tuple[Mapping, Sequence[ScenarioSeed]]]
+                      ) -> list[ScenarioResult]:
+        """Every request's scenarios submitted at once; gathered in order, request after
+        request."""
         workers = self._wait_for_workers()
-        values = dict(values)
         futures = [self.client.submit(evaluate_on_worker, values, seed, self.fingerprint,
                                       pure=False, workers=[self.home_of(seed, workers)],
                                       allow_other_workers=True)
-                   for seed in seeds]
+                   for values, seeds in ((dict(v), s) for v, s in requests) for seed in seeds]
         try:
             return [self._result(future) for future in futures]
         except _killed_worker() as exc:

@@ -176,39 +176,79 @@ def evaluate_values(
     The values are applied (and restored, whatever happens) only when some seed is not yet
     memoised. A lost Redis connection propagates and memoises nothing.
     """
-    key = values_key(values)
-    missing = [seed for seed in dict.fromkeys(seeds) if (key, seed) not in _MEMO]
-    if missing:
-        if len(_MEMO) + len(missing) > MEMO_LIMIT:
-            _MEMO.clear()
-        _MEMO.update(((key, seed), result) for seed, result in _stored_or_run(values, key,
-                                                                              missing))
-    return Evaluation(results=tuple(_MEMO[(key, seed)] for seed in seeds))
+    return evaluate_many([(values, seeds)])[0]
 
 
-def _stored_or_run(values: Mapping[Constant, float], key: ValuesKey,
-                   seeds: list[ScenarioSeed]) -> list[tuple[ScenarioSeed, ScenarioResult]]:
+Request = tuple[Mapping[Constant, float], Sequence[ScenarioSeed]]  # values, seeds to score
+Todo = dict[ValuesKey, tuple[Mapping[Constant, float], list[ScenarioSeed]]]  # by values key
+
+
+def evaluate_many(requests: Sequence[Request]) -> list[Evaluation]:
+    """``evaluate_values`` for several value sets at once: what none has memoised goes to the
+    worker pool as **one** request.
+
+    A decision that needs a candidate and its reference (or every open comparison of a
+    confirmation round) asked the pool once per value set, and each request ended with a core
+    idle while the other finished its last chunk; one request for all of them ends once.
+    Results and memo are exactly those of one call per value set.
+    """
+    keys = [values_key(values) for values, _ in requests]
+    todo = _not_memoised(keys, requests)
+    if len(_MEMO) + sum(len(seeds) for _, seeds in todo.values()) > MEMO_LIMIT:
+        _MEMO.clear()  # then everything asked is missing, memoised a moment ago or not
+        todo = _not_memoised(keys, requests)
+    if todo:
+        _MEMO.update(_stored_or_run(todo))
+    return [Evaluation(results=tuple(_MEMO[(key, seed)] for seed in seeds))
+            for key, (_, seeds) in zip(keys, requests, strict=True)]
+
+
+def _not_memoised(keys: Sequence[ValuesKey], requests: Sequence[Request]) -> Todo:
+    """Per values key, the seeds asked for and not in the memo (each once, in order)."""
+    wanted: dict[ValuesKey, tuple[Mapping[Constant, float], dict[ScenarioSeed, None]]] = {}
+    for key, (values, seeds) in zip(keys, requests, strict=True):
+        missing = wanted.setdefault(key, (values, {}))[1]
+        missing.update((seed, None) for seed in seeds if (key, seed) not in _MEMO)
+    return {key: (values, list(seeds)) for key, (values, seeds) in wanted.items() if seeds}
+
+
+def prefetch(requests: Sequence[Request]) -> None:
+    """Run (in one pool request) every pair of ``requests`` not yet memoised, so the calls of
+    ``evaluate_values`` that follow read them from the memo."""
+    evaluate_many(requests)
+
+
+def _stored_or_run(todo: Todo) -> list[tuple[tuple[ValuesKey, ScenarioSeed], ScenarioResult]]:
     """Results from the disk cache where it has them; the rest run (and are stored)."""
     if _CACHE is None:
-        return _run(values, seeds)
+        return _run(todo)
     from tuner.evaluation.result_cache import result_key
 
-    keys = {seed: result_key(key, seed) for seed in seeds}
-    stored = _CACHE.get_many(list(keys.values()))  # type: ignore[attr-defined]
-    todo = [seed for seed in seeds if keys[seed] not in stored]
-    fresh = _run(values, todo) if todo else []
-    _CACHE.put_many({keys[seed]: result for seed, result in fresh})  # type: ignore[attr-defined]
-    return [(seed, stored[keys[seed]]) for seed in seeds if keys[seed] in stored] + fresh
+    names = {(key, seed): result_key(key, seed) for key, (_, seeds) in todo.items()
+             for seed in seeds}
+    stored = _CACHE.get_many(list(names.values()))  # type: ignore[attr-defined]
+    left = {key: (values, [s for s in seeds if names[(key, s)] not in stored])
+            for key, (values, seeds) in todo.items()}
+    fresh = _run({key: pair for key, pair in left.items() if pair[1]})
+    _CACHE.put_many({names[pair]: result for pair, result in fresh})  # type: ignore[attr-defined]
+    return [(pair, stored[name]) for pair, name in names.items() if name in stored] + fresh
 
 
-def _run(values: Mapping[Constant, float],
-         seeds: list[ScenarioSeed]) -> list[tuple[ScenarioSeed, ScenarioResult]]:
-    """Run ``seeds`` on popoto: on the worker pool when one is installed, else right here."""
-    _RUNS[0] += len(seeds)
-    if _POOL is not None and len(seeds) > 1:
-        return list(zip(seeds, _POOL.evaluate(values, seeds), strict=True))  # type: ignore[attr-defined]
-    with applied_constants(values) as arguments:
-        return [(seed, evaluate_scenario(seed, arguments=arguments)) for seed in seeds]
+def _run(todo: Todo) -> list[tuple[tuple[ValuesKey, ScenarioSeed], ScenarioResult]]:
+    """Run every (values, seed) of ``todo`` on popoto: on the worker pool (one request) when
+    one is installed, else right here."""
+    total = sum(len(seeds) for _, seeds in todo.values())
+    _RUNS[0] += total
+    pairs = [(key, seed) for key, (_, seeds) in todo.items() for seed in seeds]
+    if _POOL is not None and total > 1:
+        results = _POOL.evaluate_many(list(todo.values()))  # type: ignore[attr-defined]
+        return list(zip(pairs, results, strict=True))
+    out = []
+    for key, (values, seeds) in todo.items():
+        with applied_constants(values) as arguments:
+            out.extend(((key, seed), evaluate_scenario(seed, arguments=arguments))
+                       for seed in seeds)
+    return out
 
 
 def clear_memo() -> None:

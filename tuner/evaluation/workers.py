@@ -35,7 +35,8 @@ from tuner.infra.embedded import die_with_parent
 from tuner.infra.redis_server import RedisUnavailableError
 
 DEFAULT_DATABASES = 16  # a Redis server's databases unless configured otherwise
-CHUNKS_PER_WORKER = 4  # a request's share per worker is sent in this many pieces
+CHUNKS_PER_WORKER = 4  # a request's share per worker is sent in this many pieces ...
+CHUNK_LIMIT = 16  # ... of at most this many scenarios (~1 s): a request's tail stays short
 IN_FLIGHT = 2  # chunks queued at a worker at a time
 WATCHDOG_INTERVAL = 0.5  # seconds between a worker's checks that its parent still lives
 _WORKER_TARGET = None  # the worker's open redis_target context, closed at worker exit
@@ -160,12 +161,29 @@ def watch_parent(parent: int, interval: float = WATCHDOG_INTERVAL) -> None:
     os._exit(1)
 
 
-def _evaluate_chunk(values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
+def _evaluate_chunk(groups: Sequence[tuple[Mapping, Sequence[ScenarioSeed]]]
+                    ) -> list[ScenarioResult]:
+    """Each group's seeds under its values (applied, then restored), results in order."""
     from scenarios import evaluate_scenario
     from tuner.evaluation.overrides import applied_constants
 
-    with applied_constants(values) as arguments:
-        return [evaluate_scenario(seed, arguments=arguments) for seed in seeds]
+    results = []
+    for values, seeds in groups:
+        with applied_constants(values) as arguments:
+            results.extend(evaluate_scenario(seed, arguments=arguments) for seed in seeds)
+    return results
+
+
+def _groups(items: Sequence[tuple[int, ScenarioSeed]], positions: Sequence[int],
+            values: Sequence[Mapping]) -> list[tuple[dict, list[ScenarioSeed]]]:
+    """A chunk's positions as runs of one value set each (positions keep their order)."""
+    groups: list[tuple[int, list[ScenarioSeed]]] = []
+    for position in positions:
+        request, seed = items[position]
+        if not groups or groups[-1][0] != request:
+            groups.append((request, []))
+        groups[-1][1].append(seed)
+    return [(dict(values[request]), seeds) for request, seeds in groups]
 
 
 class ChunkQueues:
@@ -173,8 +191,8 @@ class ChunkQueues:
     the last chunk of the fullest queue (the one its home worker would reach last)."""
 
     def __init__(self, groups: Mapping[int, Sequence[int]], *,
-                 pieces: int = CHUNKS_PER_WORKER) -> None:
-        self.queues = {worker: deque(_chunks(positions, pieces))
+                 pieces: int = CHUNKS_PER_WORKER, limit: int = CHUNK_LIMIT) -> None:
+        self.queues = {worker: deque(_chunks(positions, pieces, limit))
                        for worker, positions in groups.items()}
 
     def take(self, worker: int) -> list[int] | None:
@@ -185,8 +203,11 @@ class ChunkQueues:
         return fullest.pop() if fullest else None
 
 
-def _chunks(positions: Sequence[int], pieces: int) -> list[list[int]]:
-    size = max(1, -(-len(positions) // pieces))
+def _chunks(positions: Sequence[int], pieces: int, limit: int) -> list[list[int]]:
+    """``pieces`` chunks, or more when they would hold over ``limit``: the idle end of a
+    request (one worker finishing its last chunk) is half a chunk, so a request of several
+    value sets (``evaluate_many``) must not make chunks longer."""
+    size = max(1, min(-(-len(positions) // pieces), limit))
     return [list(positions[i:i + size]) for i in range(0, len(positions), size)]
 
 
@@ -234,12 +255,20 @@ class WorkerPool:
         return {w: positions for w, positions in groups.items() if positions}
 
     def evaluate(self, values: Mapping, seeds: Sequence[ScenarioSeed]) -> list[ScenarioResult]:
-        """Run ``seeds`` (home first, then stealing); the results in the order asked."""
+        """Run ``seeds`` under ``values``; the results in the order asked."""
+        return self.evaluate_many([(values, seeds)])
+
+    def evaluate_many(self, requests: Sequence[tuple[Mapping, Sequence[ScenarioSeed]]]
+                      ) -> list[ScenarioResult]:
+        """Run every request's seeds under its values as one batch (home first, then
+        stealing); the results in the order asked, request after request."""
         if threading.get_ident() != self._owner:
             raise RuntimeError("a WorkerPool is used only by the thread that built it (its "
                                "workers die when the thread that started them ends)")
-        queues = ChunkQueues(self.assign(seeds))
-        results: list[ScenarioResult | None] = [None] * len(seeds)
+        values = [v for v, _ in requests]
+        items = [(r, seed) for r, (_, seeds) in enumerate(requests) for seed in seeds]
+        queues = ChunkQueues(self.assign([seed for _, seed in items]))
+        results: list[ScenarioResult | None] = [None] * len(items)
         running: dict[Future, tuple[int, list[int]]] = {}
 
         def send(worker: int) -> None:
@@ -247,7 +276,7 @@ class WorkerPool:
             if positions is None:
                 return
             future = self._executors[worker].submit(
-                _evaluate_chunk, dict(values), [seeds[p] for p in positions])
+                _evaluate_chunk, _groups(items, positions, values))
             running[future] = (worker, positions)
 
         try:

@@ -27,6 +27,7 @@ from tuner.catalog import Constant
 from tuner.catalog.profile import Profile, active_profile, weighted_mean
 from tuner.evaluation.engine import (
     Evaluation,
+    Request,
     batch_per_family,
     evaluate_families,
     sample_seeds,
@@ -131,6 +132,16 @@ class ConstantObjective:
         """The baseline on each family's whole train pool (memoised after the first call)."""
         values = with_value(self.baseline, self.constant, self.baseline_value)
         return evaluate_families(values, self.train_pools)
+
+    def queued_requests(self, waiting: Sequence[optuna.trial.FrozenTrial]) -> list[Request]:
+        """The baseline and every queued grid trial of ``waiting`` on the whole train pools:
+        what the study's first trials will evaluate, for one pool request up front
+        (``engine.prefetch``) instead of one per trial."""
+        flat = [seed for seeds in self.train_pools.values() for seed in seeds]
+        grid = [t.system_attrs.get("fixed_params", {}).get(self.constant.name)
+                for t in waiting if t.user_attrs.get(GRID_ATTR)]
+        return [(with_value(self.baseline, self.constant, value), flat)
+                for value in [self.baseline_value, *grid] if value is not None]
 
     def score(self, value: float, trial_number: int, *, whole: bool = False) -> PairedScore:
         """Evaluate ``value`` paired against the baseline on trial ``trial_number``'s sample."""

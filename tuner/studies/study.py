@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.catalog import Constant
 from tuner.catalog.incumbent import incumbent_names
 from tuner.defaults import DEFAULT_BATCH, DEFAULT_SEED, DEFAULT_STORAGE, DEFAULT_TRIALS
-from tuner.evaluation.engine import BankSpec
+from tuner.evaluation.engine import BankSpec, prefetch
 from tuner.infra.urls import mask_url
 from tuner.studies.contract import ContractDriftError, check_contract
 from tuner.studies.objective import (
@@ -201,12 +201,15 @@ def run_study(
     bank: BankSpec | None = None,
     baseline: Mapping[Constant, float] | None = None,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    prefetch_queued: bool = True,
 ) -> StudySummary:
     """Run ``constant``'s study until it holds ``trials`` completed trials; then summarise.
 
     ``trials`` is a study-wide total: several processes (``tuner worker`` on other machines)
     may share the study, and together they complete exactly that many. Interrupting (Ctrl-C)
-    keeps every finished trial in storage; calling again continues.
+    keeps every finished trial in storage; calling again continues. ``prefetch_queued``
+    scores the baseline and the queued grid trials in one pool request first (a ``tuner
+    worker`` sharing the study leaves them to whoever takes them).
     """
     bank = bank or BankSpec()
     if not bank.profile.weighted(constant.reached_families):  # before any study is created
@@ -226,6 +229,9 @@ def run_study(
         batch=batch, baseline=baseline, profile=bank.profile,
     )
     started = time.perf_counter()
+    if prefetch_queued:
+        prefetch(objective.queued_requests(
+            study.get_trials(deepcopy=False, states=(TrialState.WAITING,))))
     run_to_total(study, objective, trials, callbacks=[on_trial] if on_trial else None)
     return summarise(study, constant, default=default, requested=trials, storage=storage,
                      seconds=time.perf_counter() - started)
