@@ -25,6 +25,7 @@ from tuner.evaluation.engine import (
     evaluate_families,
     evaluate_values,
     family_mean,
+    flat_seeds,
     prefetch,
 )
 
@@ -251,7 +252,7 @@ def comparison_requests(candidate: Mapping[Constant, float], reference: Mapping[
                         seeds_by_family: Mapping[str, Sequence[ScenarioSeed]]) -> list[Request]:
     """What ``compare_values`` evaluates, for ``engine.prefetch`` (several comparisons of a
     round in one pool request)."""
-    flat = [seed for seeds in seeds_by_family.values() for seed in seeds]
+    flat = flat_seeds(seeds_by_family)
     return [(candidate, flat), (reference, flat)]
 
 
@@ -278,7 +279,7 @@ class FamilyScorer:
 
     def prefetch(self, values: Sequence[float]) -> None:
         """Score ``values`` in one pool request, so the calls that follow read the memo."""
-        flat = [seed for seeds in self.pools.values() for seed in seeds]
+        flat = flat_seeds(self.pools)
         prefetch([(self.values(v), flat) for v in values])
 
     def compare(self, value: float, reference: float) -> PairedComparison:

@@ -256,6 +256,11 @@ def clear_memo() -> None:
     _MEMO.clear()
 
 
+def flat_seeds(seeds_by_family: Mapping[str, Sequence[ScenarioSeed]]) -> list[ScenarioSeed]:
+    """Every family's seeds in one list, family after family: the shape of one pool request."""
+    return [seed for seeds in seeds_by_family.values() for seed in seeds]
+
+
 def evaluate_families(
     values: Mapping[Constant, float], seeds_by_family: Mapping[str, Sequence[ScenarioSeed]],
     *, evaluate: Callable[..., Evaluation] | None = None,
@@ -267,7 +272,7 @@ def evaluate_families(
     ends on one worker's last chunk) and made a 7-family trial wait seven times; one request
     lets the pool balance the families' very different costs (7 to 150 ms a scenario).
     """
-    flat = [seed for seeds in seeds_by_family.values() for seed in seeds]
+    flat = flat_seeds(seeds_by_family)
     results = (evaluate or evaluate_values)(values, flat).results
     out, start = {}, 0
     for family, seeds in seeds_by_family.items():

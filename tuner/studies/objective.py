@@ -30,6 +30,7 @@ from tuner.evaluation.engine import (
     Request,
     batch_per_family,
     evaluate_families,
+    flat_seeds,
     sample_seeds,
 )
 
@@ -137,7 +138,7 @@ class ConstantObjective:
         """The baseline and every queued grid trial of ``waiting`` on the whole train pools:
         what the study's first trials will evaluate, for one pool request up front
         (``engine.prefetch``) instead of one per trial."""
-        flat = [seed for seeds in self.train_pools.values() for seed in seeds]
+        flat = flat_seeds(self.train_pools)
         grid = [t.system_attrs.get("fixed_params", {}).get(self.constant.name)
                 for t in waiting if t.user_attrs.get(GRID_ATTR)]
         return [(with_value(self.baseline, self.constant, value), flat)
