@@ -230,3 +230,25 @@ def test_a_worker_unlike_the_parent_is_refused(monkeypatch):
     cluster._check_worker(code_fingerprint())  # the same code: accepted
     with pytest.raises(ClusterError, match="runs another scenario harness"):
         cluster._check_worker("0123456789abcdef")
+
+
+def test_guided_tasks_cover_every_scenario_once_and_end_in_single_ones():
+    """A large home group goes out in few tasks (Dask's ~3 ms is paid per task), at most
+    TASK_LIMIT scenarios each and largest first, ending in single scenarios so a request's tail
+    stays one scenario long; every position lands in exactly one task of its own home."""
+    require_server(_engine_installed(), "Dask distributed (the cluster extra)",
+                   'install it with .venv/bin/pip install -e ".[cluster]"')
+    from tuner.evaluation.cluster import TASK_LIMIT, TASK_SHARE, _guided_tasks
+    from tuner.evaluation.workers import guided_sizes
+
+    def sizes(n: int) -> list[int]:
+        return guided_sizes(n, share=TASK_SHARE, limit=TASK_LIMIT)
+
+    for n in (1, 2, 5, 25, 100, 600):
+        assert sum(sizes(n)) == n and sizes(n) == sorted(sizes(n), reverse=True), sizes(n)
+        assert max(sizes(n)) <= TASK_LIMIT and sizes(n)[-1] == 1, sizes(n)
+    assert len(sizes(600)) < 600 / 6  # few tasks for a large request
+    homes = ["a" if i % 3 else "b" for i in range(50)]
+    tasks = _guided_tasks(list(range(50)), homes)
+    assert sorted(i for _, task in tasks for i in task) == list(range(50))
+    assert all(homes[i] == home for home, task in tasks for i in task)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("popoto_redis")
 
 SMALL = BankSpec(size=20, held_out=20)
 # The anytime mean tests (docs/statistics.md) need a few hundred scenarios for a planted
-# effect of this size: looks at 50, 75, 112, 169 and 200 held-out scenarios.
+# effect of this size: looks at 50, 62, 78, ..., 191 and 200 held-out scenarios.
 PLANTED_BANK = BankSpec(size=40, held_out=200)
 CONFIRM = BankSpec(size=300, base_seed=7)
 PLACEBO_SEEDS = range(10)

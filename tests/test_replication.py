@@ -1,4 +1,4 @@
-"""Replication looks at 50, 75, 112, ... and may stop early only on anytime-valid evidence.
+"""Replication looks at 50, 62, 78, ... and may stop early only on anytime-valid evidence.
 
 Synthetic deltas (``decision_fakes.Landscape``), no popoto: the replication's scorer is replaced
 by the landscape, everything else (looks, early rules, the final judgement) is the real code.

@@ -21,7 +21,7 @@ RULES = StageRules(min_improvement=0.005, harm_margin=0.02)
 def test_a_clear_effect_stops_at_the_first_look():
     result = run_screen(Landscape({"f": 0.1}, 0.05).test(800), alpha=0.1, rules=RULES)
     assert result.passed and result.accepted_at == 1 and result.n == 50
-    assert len(result.looks) == 1 and result.planned_looks == 8  # 50, 75, ..., 570, 800
+    assert len(result.looks) == 1 and result.planned_looks == 14  # 50, 62, 78, ..., 728, 800
 
 
 def test_a_value_that_loses_stops_for_futility_before_the_pool_is_spent():
@@ -56,7 +56,7 @@ def test_every_family_gets_the_same_scenarios_at_every_look():
     test = Landscape({"still": 0.0, "noisy": 0.0}, {"still": 0.0, "noisy": 0.1}).test(800)
     test.next_look()
     second = test.next_look()
-    assert second.sizes == {"still": 75, "noisy": 75}
+    assert second.sizes == {"still": 62, "noisy": 62}
 
 
 def test_a_gain_in_one_family_of_seven_is_found_and_named():

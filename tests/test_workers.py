@@ -103,23 +103,25 @@ def test_an_idle_worker_takes_the_busiest_workers_last_chunks():
 
     queues = ChunkQueues({0: list(range(8)), 1: [8, 9]}, pieces=4)
     assert queues.take(1) == [8] and queues.take(1) == [9]
-    assert queues.take(1) == [6, 7]  # worker 1 is out of its own: the tail of worker 0's
+    assert queues.take(1) == [7]  # worker 1 is out of its own: the tail of worker 0's
     assert queues.take(0) == [0, 1] and queues.take(0) == [2, 3]
-    assert queues.take(1) == [4, 5]
+    assert queues.take(1) == [6] and queues.take(0) == [4] and queues.take(0) == [5]
     assert queues.take(0) is None and queues.take(1) is None
     assert ChunkQueues({}, pieces=4).take(0) is None
 
 
-def test_a_large_request_is_cut_into_chunks_no_longer_than_the_limit():
-    """One request of several value sets must not make chunks longer (a request ends with one
-    worker on its last chunk): past ``limit`` a share is cut into more pieces."""
+def test_a_large_request_is_cut_into_guided_chunks_ending_in_single_scenarios():
+    """A request ends with one worker on its last chunk while the other waits: chunks take a
+    quarter of what is left (never over ``limit``, so a request of several value sets does not
+    make them longer) and end in single scenarios, in order, each position once."""
     from tuner.evaluation.workers import ChunkQueues
 
     queues = ChunkQueues({0: list(range(100))}, pieces=4, limit=16)
-    sizes = []
+    chunks = []
     while (chunk := queues.take(0)) is not None:
-        sizes.append(len(chunk))
-    assert sizes == [16] * 6 + [4]
+        chunks.append(chunk)
+    assert [len(c) for c in chunks] == [16, 16, 16, 13, 10, 8, 6, 4, 3, 2, 2, 1, 1, 1, 1]
+    assert [i for c in chunks for i in c] == list(range(100))
 
 
 def test_every_family_of_a_comparison_goes_to_the_pool_in_one_request():

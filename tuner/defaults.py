@@ -14,8 +14,8 @@ DEFAULT_SEED = 0
 DEFAULT_BANK_SIZE = 100
 DEFAULT_BASE_SEED = 20261123  # scenarios.seeds.DEFAULT_BASE_SEED (a test pins the equality)
 DEFAULT_VALIDATION_FRACTION = 0.5  # 50 train / 50 held-out per family: enough to see 0.01
-# Held-out scenarios per family a sequential validation may walk (looks at 50, 75, 112, ...,
-# each 1.5 times the last; the anytime tests make looks free). docs/statistics.md has the
+# Held-out scenarios per family a sequential validation may walk (looks at 50, 62, 78, ...,
+# each 1.25 times the last; the anytime tests make looks free). docs/statistics.md has the
 # power arithmetic of the betting test at these sizes.
 DEFAULT_HELD_OUT = 800
 CONFIRMATION_BASE_SEED = 20270101  # a bank no search or screen ever looks at: confirmation

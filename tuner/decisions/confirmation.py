@@ -157,7 +157,7 @@ JOINT_EARLY_LEVEL = 0.05  # the set's gain shown at this level (anytime) ends th
 def _walk_together(values: Mapping[Constant, float], incumbent: Mapping[Constant, float],
                    seeds: Mapping[str, list], rules: StageRules
                    ) -> tuple[PairedComparison, dict[str, list]]:
-    """The set against the incumbent on prefixes 50, 75, 112, ... of ``seeds``: it stops once
+    """The set against the incumbent on prefixes 50, 62, 78, ... of ``seeds``: it stops once
     its gain is shown (anytime p of "mean <= 0" below ``JOINT_EARLY_LEVEL``) with no family's
     loss beyond the margin proven, or once such a loss is proven; otherwise all of ``seeds``.
     A set of seven values once cost ~7,000 runs on 855 scenarios per family when its gain

@@ -13,7 +13,7 @@ scenarios of this normal figure, so pools are sized by simulating the betting te
 (``tests/test_power.py``, ``benchmarks/bench_decisions.py``); this arithmetic stays the
 first estimate.
 
-Looks: nested prefixes of a fixed pool (50, 75, 112, ... scenarios per family), any number of
+Looks: nested prefixes of a fixed pool (50, 62, 78, ... scenarios per family), any number of
 them: an anytime test spends nothing on a look.
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from scipy.stats import norm
 
 FIRST_LOOK = 50  # scenarios per family at the first look
-LOOK_GROWTH = 1.5  # each look this many times the last: anytime tests make looks free
+LOOK_GROWTH = 1.25  # each look this many times the last: anytime tests make looks free
 DEFAULT_POWER = 0.8
 
 

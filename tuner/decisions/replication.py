@@ -154,7 +154,7 @@ def replicate(constant: Constant, value: float, incumbent: Mapping[Constant, flo
               stage: StageResult, bank: BankSpec, *, rules: StageRules) -> dict:
     """Score ``value`` alone against the incumbent on the replication bank and judge it.
 
-    Looks at 50, 75, 112, ... per family up to the planned size (``accepting_sizes``): it stops
+    Looks at 50, 62, 78, ... per family up to the planned size (``accepting_sizes``): it stops
     early as replicated once every family shows no harm beyond the margin and the gain is
     shown at ``REPLICATION_EARLY_LEVEL`` (both anytime-valid, so stopping there is as sound as
     the full size), and early as not replicated once a family's loss beyond the margin is

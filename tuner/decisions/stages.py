@@ -43,10 +43,11 @@ from tuner.defaults import (
 )
 
 FUTILITY_LEVEL = 0.10  # stop when the anytime 90% upper bound of the gain is below the bar
-# ... or when the estimate is not above 0 from this look on (169 scenarios per family): at
-# look 2 (75) a true +0.03 at SD 0.19 showed an estimate <= 0 in 9% of draws per stage, which
-# cost a fifth of the recoveries in bench_decisions; from look 4 it is 2%.
-FUTILITY_SIGN_LOOK = 4
+# ... or when the estimate is not above 0 from this many scenarios per family on: at 75 a true
+# +0.03 at SD 0.19 showed an estimate <= 0 in 9% of draws per stage, which cost a fifth of the
+# recoveries in bench_decisions; from 169 it is 2%. (A size, not a look number, so the rule
+# does not move when the looks get finer.)
+FUTILITY_SIGN_SIZE = 169
 # ... or when the normal approximation's one-sided bound at this level is below the bar. Not a
 # valid test (it is not one: futility is non-binding), a cheap stop for what cannot be worth a
 # patch: a true +0.03 at SD 0.19 is stopped by it at 50 scenarios in 0.2% of draws.
@@ -164,7 +165,7 @@ def futility(look: LookRecord, rules: StageRules,
         return "futile"
     above = betting.p_value(-look.comparison.rounds, -rules.min_improvement,
                             design_level=FUTILITY_LEVEL)
-    if above < FUTILITY_LEVEL or (look.index >= FUTILITY_SIGN_LOOK
+    if above < FUTILITY_LEVEL or (min(look.sizes.values(), default=0) >= FUTILITY_SIGN_SIZE
                                   and look.comparison.mean <= 0):
         return "futile"
     return None

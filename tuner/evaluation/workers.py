@@ -35,8 +35,8 @@ from tuner.infra.embedded import die_with_parent
 from tuner.infra.redis_server import RedisUnavailableError
 
 DEFAULT_DATABASES = 16  # a Redis server's databases unless configured otherwise
-CHUNKS_PER_WORKER = 4  # a request's share per worker is sent in this many pieces ...
-CHUNK_LIMIT = 16  # ... of at most this many scenarios (~1 s): a request's tail stays short
+CHUNKS_PER_WORKER = 4  # a chunk takes 1/4 of what its worker's share has left (guided) ...
+CHUNK_LIMIT = 16  # ... and at most this many scenarios (~1 s), down to single scenarios
 IN_FLIGHT = 2  # chunks queued at a worker at a time
 WATCHDOG_INTERVAL = 0.5  # seconds between a worker's checks that its parent still lives
 _WORKER_TARGET = None  # the worker's open redis_target context, closed at worker exit
@@ -203,12 +203,27 @@ class ChunkQueues:
         return fullest.pop() if fullest else None
 
 
+def guided_sizes(n: int, *, share: int = CHUNKS_PER_WORKER, limit: int = CHUNK_LIMIT
+                 ) -> list[int]:
+    """Chunk sizes for ``n`` scenarios (guided self-scheduling): each takes ``1/share`` of
+    what is left, at most ``limit``, at least 1. A request ends with one worker finishing its
+    last chunk while the other waits; ending in single scenarios keeps that wait one scenario
+    long, while the large first chunks keep the round trips few."""
+    sizes, left = [], n
+    while left > 0:
+        size = max(1, min(limit, -(-left // share)))
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
 def _chunks(positions: Sequence[int], pieces: int, limit: int) -> list[list[int]]:
-    """``pieces`` chunks, or more when they would hold over ``limit``: the idle end of a
-    request (one worker finishing its last chunk) is half a chunk, so a request of several
-    value sets (``evaluate_many``) must not make chunks longer."""
-    size = max(1, min(-(-len(positions) // pieces), limit))
-    return [list(positions[i:i + size]) for i in range(0, len(positions), size)]
+    """``positions`` cut in guided chunks (``guided_sizes``), in order."""
+    out, start = [], 0
+    for size in guided_sizes(len(positions), share=pieces, limit=limit):
+        out.append(list(positions[start:start + size]))
+        start += size
+    return out
 
 
 class WorkerPool:
@@ -231,6 +246,7 @@ class WorkerPool:
         context = multiprocessing.get_context("spawn")
         counter = context.Value("i", 0)
         self.workers = workers
+        self.idle_seconds = 0.0  # worker-seconds idle inside requests (at their ends)
         self._owner = threading.get_ident()
         self._executors = [
             ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
@@ -270,10 +286,13 @@ class WorkerPool:
         queues = ChunkQueues(self.assign([seed for _, seed in items]))
         results: list[ScenarioResult | None] = [None] * len(items)
         running: dict[Future, tuple[int, list[int]]] = {}
+        idle_since: dict[int, float] = {}
 
         def send(worker: int) -> None:
             positions = queues.take(worker)
             if positions is None:
+                if all(w != worker for w, _ in running.values()):
+                    idle_since.setdefault(worker, time.perf_counter())
                 return
             future = self._executors[worker].submit(
                 _evaluate_chunk, _groups(items, positions, values))
@@ -293,6 +312,8 @@ class WorkerPool:
         finally:
             for future in running:
                 future.cancel()
+        ended = time.perf_counter()
+        self.idle_seconds += sum(ended - since for since in idle_since.values())
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
