@@ -238,8 +238,8 @@ def test_guided_tasks_cover_every_scenario_once_and_end_in_single_ones():
     stays one scenario long; every position lands in exactly one task of its own home."""
     require_server(_engine_installed(), "Dask distributed (the cluster extra)",
                    'install it with .venv/bin/pip install -e ".[cluster]"')
+    from tuner.evaluation.chunks import guided_sizes
     from tuner.evaluation.cluster import TASK_LIMIT, TASK_SHARE, _guided_tasks
-    from tuner.evaluation.workers import guided_sizes
 
     def sizes(n: int) -> list[int]:
         return guided_sizes(n, share=TASK_SHARE, limit=TASK_LIMIT)

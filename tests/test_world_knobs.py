@@ -70,7 +70,15 @@ def test_default_knobs_reproduce_todays_scores(popoto_redis, family):
         assert result.error is None, result.error
         got = {"score": result.score, "ndcg": result.ndcg, "spearman": result.spearman,
                "top": list(result.top), "relevance": digest(build_world(seed))}
-        assert got == {k: entry[k] for k in got}, entry["label"]
+        want = {k: entry[k] for k in got}
+        exact = ("top", "relevance")  # the ranking and the truth: bit for bit
+        assert {k: got[k] for k in exact} == {k: want[k] for k in exact}, entry["label"]
+        # The scores to the last bits but one: numpy's SIMD kernels sum in another order on
+        # a CPU without AVX-512, which moves the 16th digit (0.90262110010486 24 against 22);
+        # any change a knob could make is many orders larger.
+        floats = [k for k in got if k not in exact]
+        assert {k: got[k] for k in floats} == pytest.approx(
+            {k: want[k] for k in floats}, rel=1e-12, abs=1e-15, nan_ok=True), entry["label"]
 
 
 @pytest.mark.parametrize("family", RECORDED)

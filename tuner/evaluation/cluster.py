@@ -12,7 +12,7 @@ and re-running the tasks of a worker that dies (its results were never handed ba
 is lost and nothing counted twice). A request's scenarios are grouped by their home worker (a
 hash of the label over the workers present), given as a *loose* hint: the scenario's restore
 template stays warm there, and the scheduler may still run a task anywhere. Each group goes out
-in *guided* tasks (``workers.guided_sizes``): a quarter of what is left, at most ``TASK_LIMIT``
+in *guided* tasks (``chunks.guided_sizes``): a quarter of what is left, at most ``TASK_LIMIT``
 scenarios, down to single scenarios at the end, so a large request pays Dask's ~3 ms per task a
 few times per worker instead of once per scenario, and its tail is still one scenario long.
 
@@ -34,7 +34,7 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from scenarios import ScenarioResult, ScenarioSeed
-from tuner.evaluation.workers import guided_sizes
+from tuner.evaluation.chunks import guided_sizes
 from tuner.infra.redis_server import RedisUnavailableError
 from tuner.infra.urls import mask_secrets, mask_url
 

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from scenarios import ScenarioResult, ScenarioSeed
+from tuner.evaluation.chunks import guided_sizes
 from tuner.infra.embedded import die_with_parent
 from tuner.infra.redis_server import RedisUnavailableError
 
@@ -201,20 +202,6 @@ class ChunkQueues:
             return own.popleft()
         fullest = max(self.queues.values(), key=len, default=None)
         return fullest.pop() if fullest else None
-
-
-def guided_sizes(n: int, *, share: int = CHUNKS_PER_WORKER, limit: int = CHUNK_LIMIT
-                 ) -> list[int]:
-    """Chunk sizes for ``n`` scenarios (guided self-scheduling): each takes ``1/share`` of
-    what is left, at most ``limit``, at least 1. A request ends with one worker finishing its
-    last chunk while the other waits; ending in single scenarios keeps that wait one scenario
-    long, while the large first chunks keep the round trips few."""
-    sizes, left = [], n
-    while left > 0:
-        size = max(1, min(limit, -(-left // share)))
-        sizes.append(size)
-        left -= size
-    return sizes
 
 
 def _chunks(positions: Sequence[int], pieces: int, limit: int) -> list[list[int]]:
