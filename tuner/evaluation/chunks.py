@@ -7,6 +7,11 @@ large, so round trips (the local pool's) or per-task overheads (Dask's ~3 ms) st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 def guided_sizes(n: int, *, share: int, limit: int) -> list[int]:
     """Chunk sizes for ``n`` scenarios (guided self-scheduling): each takes ``1/share`` of
@@ -19,3 +24,12 @@ def guided_sizes(n: int, *, share: int, limit: int) -> list[int]:
         sizes.append(size)
         left -= size
     return sizes
+
+
+def guided_chunks(items: Sequence[T], *, share: int, limit: int) -> list[list[T]]:
+    """``items`` cut in order into chunks of ``guided_sizes``."""
+    out, start = [], 0
+    for size in guided_sizes(len(items), share=share, limit=limit):
+        out.append(list(items[start:start + size]))
+        start += size
+    return out

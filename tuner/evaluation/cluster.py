@@ -12,7 +12,7 @@ and re-running the tasks of a worker that dies (its results were never handed ba
 is lost and nothing counted twice). A request's scenarios are grouped by their home worker (a
 hash of the label over the workers present), given as a *loose* hint: the scenario's restore
 template stays warm there, and the scheduler may still run a task anywhere. Each group goes out
-in *guided* tasks (``chunks.guided_sizes``): a quarter of what is left, at most ``TASK_LIMIT``
+in *guided* tasks (``chunks.guided_chunks``): a quarter of what is left, at most ``TASK_LIMIT``
 scenarios, down to single scenarios at the end, so a large request pays Dask's ~3 ms per task a
 few times per worker instead of once per scenario, and its tail is still one scenario long.
 
@@ -34,7 +34,7 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from scenarios import ScenarioResult, ScenarioSeed
-from tuner.evaluation.chunks import guided_sizes
+from tuner.evaluation.chunks import guided_chunks
 from tuner.infra.redis_server import RedisUnavailableError
 from tuner.infra.urls import mask_secrets, mask_url
 
@@ -116,8 +116,25 @@ def evaluate_on_worker(values: Mapping, seed: ScenarioSeed, fingerprint: str) ->
 
 def evaluate_batch_on_worker(pairs: Sequence[tuple[Mapping, ScenarioSeed]],
                              fingerprint: str) -> list[ScenarioResult]:
-    """Several ``(values, scenario)`` pairs in one cluster task, in order."""
-    return [evaluate_on_worker(values, seed, fingerprint) for values, seed in pairs]
+    """Several ``(values, scenario)`` pairs in one cluster task, in order: the worker is
+    checked once, and the values are applied once per run of pairs that share them."""
+    from scenarios import evaluate_scenario
+    from tuner.evaluation.overrides import applied_constants
+
+    results: list[ScenarioResult] = []
+    with _ONE_AT_A_TIME:
+        _check_worker(fingerprint)
+        start = 0
+        while start < len(pairs):
+            values = pairs[start][0]
+            stop = start
+            while stop < len(pairs) and pairs[stop][0] == values:
+                stop += 1
+            with applied_constants(values) as arguments:
+                results.extend(evaluate_scenario(seed, arguments=arguments)
+                               for _, seed in pairs[start:stop])
+            start = stop
+    return results
 
 
 def _guided_tasks(pairs: Sequence[object], homes: Sequence[str]) -> list[tuple[str, list[int]]]:
@@ -125,13 +142,8 @@ def _guided_tasks(pairs: Sequence[object], homes: Sequence[str]) -> list[tuple[s
     groups: dict[str, list[int]] = {}
     for i, home in enumerate(homes):
         groups.setdefault(home, []).append(i)
-    tasks = []
-    for home, positions in groups.items():
-        start = 0
-        for size in guided_sizes(len(positions), share=TASK_SHARE, limit=TASK_LIMIT):
-            tasks.append((home, positions[start:start + size]))
-            start += size
-    return tasks
+    return [(home, task) for home, positions in groups.items()
+            for task in guided_chunks(positions, share=TASK_SHARE, limit=TASK_LIMIT)]
 
 
 def _check_worker(fingerprint: str) -> None:

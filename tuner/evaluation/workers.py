@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from scenarios import ScenarioResult, ScenarioSeed
-from tuner.evaluation.chunks import guided_sizes
+from tuner.evaluation.chunks import guided_chunks
 from tuner.infra.embedded import die_with_parent
 from tuner.infra.redis_server import RedisUnavailableError
 
@@ -205,12 +205,8 @@ class ChunkQueues:
 
 
 def _chunks(positions: Sequence[int], pieces: int, limit: int) -> list[list[int]]:
-    """``positions`` cut in guided chunks (``guided_sizes``), in order."""
-    out, start = [], 0
-    for size in guided_sizes(len(positions), share=pieces, limit=limit):
-        out.append(list(positions[start:start + size]))
-        start += size
-    return out
+    """``positions`` cut in guided chunks (``chunks.guided_sizes``), in order."""
+    return guided_chunks(positions, share=pieces, limit=limit)
 
 
 class WorkerPool:
