@@ -10,6 +10,9 @@ measures per-task overhead: 200 trivial tasks and 100 real scenario evaluations 
 warm: restore templates written), on the pool and on the cluster. Prints a table, or JSON
 with ``--json``; asserts nothing.
 
+The machine speed probe (``speed_probe.py``) runs before, between and after the two ratchets:
+a drift there is a drift of the machine, not of the code.
+
 Run: ``python benchmarks/bench_cluster.py [--tier all | --constants a,b] [--workers 2]
 [--overhead] [--ratchet-args="--bank-size 20 --held-out 20 --confirm-size 20"] [--json]``
 (``--ratchet-args=`` with "=": its value starts with "--").
@@ -30,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from speed_probe import speed_probe_apart  # noqa: E402
 
 from tuner.defaults import DEFAULT_RATCHET_TRIALS  # noqa: E402
 from tuner.evaluation.local_cluster import local_cluster  # noqa: E402
@@ -127,14 +132,19 @@ def main() -> None:
     with local_cluster(args.workers, cwd=str(ROOT)) as cluster:
         start_seconds = time.perf_counter() - started
         costs = overhead(cluster.address, args.workers) if args.overhead else None
+        speeds = [speed_probe_apart()]
         pool = run_ratchet(selection, args.trials, ["--workers", str(args.workers)], extra)
+        speeds.append(speed_probe_apart())
         on_cluster = run_ratchet(selection, args.trials, ["--cluster", cluster.address], extra)
+        speeds.append(speed_probe_apart())
     equal = pool.pop("ledger") == on_cluster.pop("ledger")
     report = {"selection": " ".join(selection + extra), "trials": args.trials,
               "workers": args.workers, "cluster_start_seconds": round(start_seconds, 1),
               "runs": [pool, on_cluster], "ledgers_equal": equal,
               "cluster_cost": round(on_cluster["seconds"] / pool["seconds"] - 1, 3),
-              "overhead_ms": costs}
+              "overhead_ms": costs,
+              "speed_ms": [s["ms_sum"] for s in speeds],  # before, between, after
+              "speed_drift": round(speeds[-1]["ms_sum"] / speeds[0]["ms_sum"] - 1, 3)}
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -146,6 +156,9 @@ def main() -> None:
         print(f"{where:>28} {r['seconds']:>8.1f} {r['constants']:>10} {len(r['accepted']):>9}")
     print(f"cluster cost vs pool: {100 * report['cluster_cost']:+.1f}% (acceptance: <= +10%); "
           f"ledgers equal: {'yes' if equal else 'NO'}")
+    before, between, after = report["speed_ms"]
+    print(f"machine speed probe (ms, warm scenario mix; lower is faster): before {before}, "
+          f"between {between}, after {after} ({100 * report['speed_drift']:+.1f}%)")
     if costs:
         print(f"\nper-task overhead, ms ({args.workers} workers; scenarios: "
               f"{costs['scenario family']['scenarios']} of {costs['scenario family']['name']})")

@@ -213,6 +213,12 @@ MUTANTS: list[Mutant] = [
          "tests/test_banks.py::"
          "test_two_consecutive_ratchets_confirm_on_different_banks_and_replicate"),
     ),
+    Mutant(
+        "sign-futility-by-look-number", "tuner/decisions/stages.py",
+        "(min(look.sizes.values(), default=0) >= FUTILITY_SIGN_SIZE",
+        "(look.index >= 4",
+        ("tests/test_sequential.py::test_the_sign_futility_rule_is_a_size_not_a_look_number",),
+    ),
 ]
 
 

@@ -12,8 +12,9 @@ from decision_fakes import Landscape
 
 from tuner.decisions.comparison import ScenarioErrors, compare_deltas
 from tuner.decisions.confirmation import Candidate, confirm
+from tuner.decisions.power import LOOK_GROWTH, look_sizes
 from tuner.decisions.sequential import LookRecord
-from tuner.decisions.stages import StageRules, run_screen
+from tuner.decisions.stages import FUTILITY_SIGN_SIZE, StageRules, futility, run_screen
 
 RULES = StageRules(min_improvement=0.005, harm_margin=0.02)
 
@@ -226,3 +227,23 @@ def test_a_gain_too_small_to_confirm_within_the_pool_stops_before_walking_it():
                          rules=RULES)["x"]
         assert not result.passed and result.outcome == "futile"
         assert result.n < 1200, (seed, result.n)  # not the pool's end
+
+
+def test_the_sign_futility_rule_is_a_size_not_a_look_number():
+    """From ``FUTILITY_SIGN_SIZE`` scenarios per family on, an estimate not above 0 stops a
+    value; before it, never, whatever the look's number (finer looks must not move the rule:
+    at the 1.25x schedule look 5 holds 122 scenarios, where a true +0.03 at SD 0.19 still shows
+    an estimate <= 0 in ~9% of draws)."""
+    def look_at(index: int, size: int) -> LookRecord:
+        # SD 0.3, mean -0.001: neither the normal bound nor the anytime bound rules out the bar
+        deltas = [0.3 - 0.001 if i % 2 else -0.3 - 0.001 for i in range(size)]
+        return LookRecord(index, {"f": size},
+                          compare_deltas({"f": {f"f:{i}": d for i, d in enumerate(deltas)}}))
+
+    sizes = look_sizes(1200, growth=LOOK_GROWTH)
+    below = max(s for s in sizes if s < FUTILITY_SIGN_SIZE)
+    at = min(s for s in sizes if s >= FUTILITY_SIGN_SIZE)
+    assert futility(look_at(sizes.index(below) + 1, below), RULES) is None
+    assert futility(look_at(sizes.index(at) + 1, at), RULES) == "futile"
+    assert futility(look_at(sizes.index(at) + 1, FUTILITY_SIGN_SIZE - 1), RULES) is None
+    assert 150 <= FUTILITY_SIGN_SIZE <= 200  # docs/statistics.md: ~2% of a +0.03 at SD 0.19 there

@@ -23,7 +23,8 @@ per-scenario deltas in [-1, 1] and at any look (``betting.py``):
   upper bound of the gain is below ``min_improvement`` (the anytime 90% bound, or the normal
   approximation's one-sided ``FUTILITY_NORMAL_LEVEL`` bound, which stops a near-inert null at
   its first look where a range-only bound needs ~460 rounds to rule out a sparse +0.005), or
-  from look 4 on the estimate is not above 0, or a family's loss beyond the margin is proven.
+  from 169 scenarios per family on the estimate is not above 0, or a family's loss beyond the
+  margin is proven.
 """
 
 from __future__ import annotations
