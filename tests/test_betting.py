@@ -76,3 +76,13 @@ def test_rounds_weigh_families_and_drop_zero_weights():
     assert betting.rounds(deltas).tolist() == pytest.approx([0.0, 0.0])
     assert betting.rounds(deltas, {"a": 3, "b": 1, "c": 0}).tolist() == \
         pytest.approx([0.75, 0.75])
+
+
+def test_bets_are_capped_lower_over_the_first_rounds_and_always_below_one():
+    """Quiet rounds push the plug-in to its caps: 3/4 while the variance estimate rests on
+    few rounds, 0.9 after (where a multi-family mean is range-limited); never 1, or a round at
+    -1 would zero the capital."""
+    b = betting.bets(np.full(200, 0.01), design_level=0.05)
+    assert b[:betting.EARLY_ROUNDS].max() == pytest.approx(0.75)
+    assert b[betting.EARLY_ROUNDS:].min() == pytest.approx(0.9)
+    assert b.max() < 1.0

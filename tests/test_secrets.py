@@ -68,7 +68,7 @@ def _stored_text(storage: str) -> str:
 
 
 # optimize validates too: small pools keep the test about secrets, not statistics
-pools = ("--held-out", "100", "--confirm-size", "100")
+pools = ("--held-out", "20", "--confirm-size", "20")
 
 
 @pytest.mark.server
