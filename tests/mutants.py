@@ -219,6 +219,13 @@ MUTANTS: list[Mutant] = [
         "(look.index >= 4",
         ("tests/test_sequential.py::test_the_sign_futility_rule_is_a_size_not_a_look_number",),
     ),
+    Mutant(
+        "bet-cap-at-one", "tuner/decisions/betting.py",
+        "B_MAX = 0.9\n",
+        "B_MAX = 1.0\n",
+        ("tests/test_betting.py::"
+         "test_bets_are_capped_lower_over_the_first_rounds_and_always_below_one",),
+    ),
 ]
 
 
