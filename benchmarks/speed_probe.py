@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,8 +50,6 @@ def speed_probe(families: tuple[str, ...] = FAMILIES, scenarios: int = SCENARIOS
 def speed_probe_apart() -> dict:
     """``speed_probe`` in a fresh interpreter: nothing it imports or starts stays behind in the
     benchmark's own process."""
-    import subprocess
-
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--json"],
                           cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(done.stdout)

@@ -24,6 +24,7 @@ a worker runs one evaluation at a time whatever its ``--nthreads``.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import zlib
@@ -103,17 +104,6 @@ def _stop_profiler(worker: Any) -> None:
             callback.stop()
 
 
-def evaluate_on_worker(values: Mapping, seed: ScenarioSeed, fingerprint: str) -> ScenarioResult:
-    """One scenario under ``values`` on this worker's Redis (a cluster task)."""
-    from scenarios import evaluate_scenario
-    from tuner.evaluation.overrides import applied_constants
-
-    with _ONE_AT_A_TIME:
-        _check_worker(fingerprint)
-        with applied_constants(values) as arguments:
-            return evaluate_scenario(seed, arguments=arguments)
-
-
 def evaluate_batch_on_worker(pairs: Sequence[tuple[Mapping, ScenarioSeed]],
                              fingerprint: str) -> list[ScenarioResult]:
     """Several ``(values, scenario)`` pairs in one cluster task, in order: the worker is
@@ -124,16 +114,9 @@ def evaluate_batch_on_worker(pairs: Sequence[tuple[Mapping, ScenarioSeed]],
     results: list[ScenarioResult] = []
     with _ONE_AT_A_TIME:
         _check_worker(fingerprint)
-        start = 0
-        while start < len(pairs):
-            values = pairs[start][0]
-            stop = start
-            while stop < len(pairs) and pairs[stop][0] == values:
-                stop += 1
+        for values, run in itertools.groupby(pairs, key=lambda pair: pair[0]):
             with applied_constants(values) as arguments:
-                results.extend(evaluate_scenario(seed, arguments=arguments)
-                               for _, seed in pairs[start:stop])
-            start = stop
+                results.extend(evaluate_scenario(seed, arguments=arguments) for _, seed in run)
     return results
 
 

@@ -205,7 +205,8 @@ class ChunkQueues:
 
 
 def _chunks(positions: Sequence[int], pieces: int, limit: int) -> list[list[int]]:
-    """``positions`` cut in guided chunks (``chunks.guided_sizes``), in order."""
+    """``positions`` cut in guided chunks (``chunks.guided_sizes``), in order: the one cutting
+    point, which benchmarks/bench_chunks.py swaps for the even cutting it compares against."""
     return guided_chunks(positions, share=pieces, limit=limit)
 
 
